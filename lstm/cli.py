@@ -1,0 +1,145 @@
+"""`lstm`: the command line face of the library (prepare, train, evaluate)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from .maestro import DatasetError
+
+
+def _add_prepare(sub):
+    p = sub.add_parser("prepare", help="tokenize a MAESTRO directory (or the embedded default) into arrays",
+                       description="Tokenize MIDI files with music21 (seed tokens), build the train vocabulary "
+                                   "and write token arrays plus manifest.json into OUT.")
+    p.add_argument("--data-dir", type=Path, help="MAESTRO v2.0.0/v3.0.0 directory; default: the embedded dataset")
+    p.add_argument("--out", type=Path, required=True, help="output directory")
+    p.add_argument("--workers", type=int, default=None, help="parallel processes (default: all cores)")
+    p.add_argument("--seq-len", type=int, default=100, help="window length, for the window counts (default 100)")
+    p.add_argument("--max-duration", type=float, default=None,
+                   help="keep pieces shorter than this many seconds (the seed used 1000)")
+    p.add_argument("--cache-dir", type=Path, default=None,
+                   help="per-file token cache (default $MAESTRO_LSTM_CACHE or ~/.cache/maestro-lstm)")
+
+
+def _add_train(sub):
+    from .train import TrainConfig
+
+    defaults = TrainConfig()
+    p = sub.add_parser("train", help="train a model on prepared data",
+                       description="Train the seed model or the embedding LSTM; writes RUN/model.pt, "
+                                   "RUN/metrics.json and a checkpoint every epoch.")
+    p.add_argument("--data", type=Path, required=True, help="a directory written by `lstm prepare`")
+    p.add_argument("--out", type=Path, required=True, help="run directory")
+    p.add_argument("--model", choices=["seed", "embed"], default=defaults.model)
+    p.add_argument("--hidden-size", type=int, nargs="+", dest="hidden_sizes", default=None,
+                   help="one size per layer, or one size for all --num-layers (seed: 512)")
+    p.add_argument("--num-layers", type=int, default=None, help="LSTM layers of the embed model")
+    p.add_argument("--embed-dim", type=int, default=defaults.embed_dim)
+    p.add_argument("--dropout", type=float, default=None, help="default: 0.3 for seed, 0.2 for embed")
+    p.add_argument("--batch-size", type=int, default=defaults.batch_size)
+    p.add_argument("--epochs", type=int, default=defaults.epochs)
+    p.add_argument("--lr", type=float, default=None, help="default: 0.01 for sgd, 0.002 for adamw")
+    p.add_argument("--optimizer", choices=["sgd", "adamw"], default=None, help="default: sgd for seed, adamw for embed")
+    p.add_argument("--seq-len", type=int, default=defaults.seq_len)
+    p.add_argument("--windows-per-epoch", type=int, default=0, help="windows drawn per epoch (0: all)")
+    p.add_argument("--eval-windows", type=int, default=0, help="validation windows per epoch (0: all)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto")
+    p.add_argument("--resume", action="store_true", help="continue from RUN/checkpoint.pt")
+
+
+def config_from_args(args) -> dict:
+    """Seed-model defaults when --model seed: its sizes, dropout, SGD at lr 0.01."""
+    seed = args.model == "seed"
+    layers = args.num_layers or (3 if seed else 1)
+    hidden = args.hidden_sizes or [512 if seed else 256]
+    if len(hidden) == 1:
+        hidden = hidden * layers
+    elif args.num_layers and len(hidden) != args.num_layers:
+        raise ValueError(f"--hidden-size has {len(hidden)} sizes but --num-layers is {args.num_layers}")
+    optimizer = args.optimizer or ("sgd" if seed else "adamw")
+    return dict(model=args.model, hidden_sizes=hidden, embed_dim=args.embed_dim,
+                dropout=args.dropout if args.dropout is not None else (0.3 if seed else 0.2),
+                batch_size=args.batch_size, epochs=args.epochs,
+                lr=args.lr if args.lr is not None else (0.01 if optimizer == "sgd" else 2e-3),
+                optimizer=optimizer, seq_len=args.seq_len, windows_per_epoch=args.windows_per_epoch,
+                eval_windows=args.eval_windows, seed=args.seed)
+
+
+def _add_evaluate(sub):
+    p = sub.add_parser("evaluate", help="recompute metrics.json of a trained run",
+                       description="Accuracies on every split, baselines and the G/D error analysis.")
+    p.add_argument("--model", type=Path, required=True, help="run directory (with model.pt)")
+    p.add_argument("--data", type=Path, required=True, help="a directory written by `lstm prepare`")
+    p.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto")
+
+
+def cmd_prepare(args) -> None:
+    from .corpus import build_embedded, default_cache_dir
+    from .prepare import prepare
+
+    cache = args.cache_dir or default_cache_dir()
+    data_dir = args.data_dir or build_embedded(cache, args.workers)
+    m = prepare(data_dir, args.out, cache, args.workers, args.seq_len, args.max_duration)
+    for split, s in m["splits"].items():
+        print(f"{split:>10}: {s['files']:4d} files {s['tokens']:9d} tokens {s['windows']:9d} windows "
+              f"unknown {s['unknown_rate']:.2%}")
+    print(f"vocabulary {m['vocab_size']} tokens; parsed {m['parsed']} files, cache hits {m['cache_hits']}")
+    for s in m["skipped"]:
+        print(f"skipped {s['file']}: {s['reason']}")
+    print(f"wrote {args.out}/manifest.json")
+
+
+def print_metrics(m: dict) -> None:
+    b = m["baselines"]
+    print(f"accuracy  train {m['train_accuracy']:.2%}  val {m['val_accuracy']:.2%}  test {m['test_accuracy']:.2%}"
+          f"  (test top-5 {m['test_top5_accuracy']:.2%}, perplexity {m['test_perplexity']:.1f})")
+    print(f"baselines on test: most frequent {b['most_frequent']:.2%}  bigram {b['bigram']:.2%}  "
+          f"trigram {b['trigram']:.2%}   seed report: 1.46%")
+    e = m["error_analysis"]
+    print(f"predicted G {e['predicted_share_G']:.1%} D {e['predicted_share_D']:.1%} "
+          f"(true G {e['true_share_G']:.1%} D {e['true_share_D']:.1%})")
+
+
+def cmd_train(args) -> None:
+    from .train import TrainConfig, train
+
+    cfg = TrainConfig(**config_from_args(args))
+
+    def report(e):
+        print(f"epoch {e['epoch']}: train_loss {e['train_loss']:.4f} val_loss {e['val_loss']:.4f} "
+              f"val_accuracy {e['val_accuracy']:.2%} ({e['epoch_seconds']:.1f}s)", flush=True)
+
+    m = train(args.data, args.out, cfg, args.device, on_epoch=report, resume=args.resume)
+    print_metrics(m)
+    print(f"wrote {args.out}/model.pt and {args.out}/metrics.json")
+
+
+def cmd_evaluate(args) -> None:
+    from .evaluate import evaluate_run
+    from .train import pick_device
+
+    m = evaluate_run(args.model, args.data, str(pick_device(args.device)))
+    prev = args.model / "metrics.json"
+    if prev.is_file():
+        m["history"] = json.loads(prev.read_text()).get("history", [])
+    prev.write_text(json.dumps(m, indent=2))
+    print_metrics(m)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="lstm", description="Next-token LSTMs on MAESTRO piano MIDI.")
+    sub = parser.add_subparsers(dest="command", required=True)
+    for add in (_add_prepare, _add_train, _add_evaluate):
+        add(sub)
+    args = parser.parse_args(argv)
+    try:
+        {"prepare": cmd_prepare, "train": cmd_train, "evaluate": cmd_evaluate}[args.command](args)
+    except (DatasetError, ValueError, FileNotFoundError) as exc:
+        print(f"lstm {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+    return 0
+

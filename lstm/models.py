@@ -1,0 +1,92 @@
+"""The two model families: the seed's, reproduced faithfully, and an embedding LSTM that learns.
+
+Both take token ids of shape (B, L) for any L and give logits; `next_logits` is the prediction for
+the token after the last one, which is what generation and the accuracy metric use.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+
+class SeedLSTM(nn.Module):
+    """The seed's network: one float per step (id / vocabulary size), three LSTMs of 512, the last
+    hidden state through two one-channel BatchNorms without weights, Linear 256, ReLU, Linear.
+    Trained on the last step only."""
+
+    all_positions = False
+
+    def __init__(self, vocab_size: int, hidden_size: int = 512, dense_size: int = 256, dropout: float = 0.3):
+        super().__init__()
+        self.vocab_size = vocab_size
+        self.lstm1 = nn.LSTM(1, hidden_size, batch_first=True)
+        self.lstm2 = nn.LSTM(hidden_size, hidden_size, batch_first=True)
+        self.lstm3 = nn.LSTM(hidden_size, hidden_size, batch_first=True)
+        self.drop = nn.Dropout(dropout)
+        self.norm1 = nn.BatchNorm1d(1, affine=False)
+        self.dense = nn.Linear(hidden_size, dense_size)
+        self.norm2 = nn.BatchNorm1d(1, affine=False)
+        self.out = nn.Linear(dense_size, vocab_size)
+
+    def forward(self, ids: torch.Tensor) -> torch.Tensor:
+        x = (ids.float() / self.vocab_size).unsqueeze(-1)
+        x, _ = self.lstm1(x)
+        x, _ = self.lstm2(self.drop(x))
+        _, (h, _) = self.lstm3(self.drop(x))
+        x = self.drop(self.norm1(h.transpose(0, 1)))  # (B, 1, H): one BatchNorm channel
+        x = self.drop(self.norm2(torch.relu(self.dense(x))))
+        return self.out(x).squeeze(1)  # (B, V)
+
+    def next_logits(self, ids: torch.Tensor) -> torch.Tensor:
+        return self(ids)
+
+
+class EmbedLSTM(nn.Module):
+    """Token embedding → LSTM layers → Linear, trained on every position of the window."""
+
+    all_positions = True
+
+    def __init__(self, vocab_size: int, hidden_sizes: list[int], embed_dim: int = 128, dropout: float = 0.2):
+        super().__init__()
+        self.embed = nn.Embedding(vocab_size, embed_dim)
+        self.drop = nn.Dropout(dropout)
+        if len(set(hidden_sizes)) == 1:  # one fused multi-layer LSTM: one cuDNN call
+            self.lstms = nn.ModuleList([nn.LSTM(embed_dim, hidden_sizes[0], num_layers=len(hidden_sizes),
+                                                dropout=dropout if len(hidden_sizes) > 1 else 0.0,
+                                                batch_first=True)])
+        else:
+            sizes = [embed_dim, *hidden_sizes]
+            self.lstms = nn.ModuleList([nn.LSTM(a, b, batch_first=True) for a, b in zip(sizes, sizes[1:])])
+        self.out = nn.Linear(hidden_sizes[-1], vocab_size)
+
+    def forward(self, ids: torch.Tensor) -> torch.Tensor:
+        x = self.drop(self.embed(ids))
+        for lstm in self.lstms:
+            x, _ = lstm(x)
+            x = self.drop(x)
+        return self.out(x)  # (B, L, V)
+
+    def next_logits(self, ids: torch.Tensor) -> torch.Tensor:
+        return self(ids)[:, -1]
+
+
+class NextToken(nn.Module):
+    """(B, L) ids → (B, V) logits of the next token, whatever the model family: what MLflow serves."""
+
+    def __init__(self, model: nn.Module):
+        super().__init__()
+        self.model = model
+
+    def forward(self, ids: torch.Tensor) -> torch.Tensor:
+        return self.model.next_logits(ids)
+
+
+def build_model(config: dict, vocab_size: int) -> nn.Module:
+    kind = config.get("model", "embed")
+    if kind == "seed":
+        return SeedLSTM(vocab_size, config.get("hidden_sizes", [512])[0], dropout=config.get("dropout", 0.3))
+    if kind == "embed":
+        return EmbedLSTM(vocab_size, list(config.get("hidden_sizes", [256])), config.get("embed_dim", 128),
+                         config.get("dropout", 0.2))
+    raise ValueError(f"unknown model {kind!r}: choose seed or embed")

@@ -1,0 +1,119 @@
+"""`lstm prepare`: a MAESTRO directory → vocabulary, token arrays and a manifest.
+
+Every file is tokenized once per content: results (tokens, or the reason a file was skipped) are
+cached per file under `cache_dir/tokens/<sha256 of content + tokenizer version>.json`, written as
+soon as that file is done, so a killed run keeps its work and a re-run parses nothing.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from .maestro import SPLITS, DatasetError, read_pieces
+from .parallel import map_unordered
+from .tokens import TOKENIZER_VERSION, UNKNOWN, TokenizeError, midi_tokens
+
+UNKNOWN_ID = 0
+
+
+@dataclass
+class FileResult:
+    split: str
+    file: str
+    tokens: list[str] | None
+    reason: str | None  # why the file was skipped
+    cached: bool
+    key: str
+
+
+def file_key(path: Path) -> str:
+    digest = hashlib.sha256(path.read_bytes())
+    digest.update(TOKENIZER_VERSION.encode())
+    return digest.hexdigest()
+
+
+def _tokenize_cached(args: tuple[str, str, Path, Path]) -> FileResult:
+    split, rel, path, cache = args
+    if not path.is_file():
+        return FileResult(split, rel, None, "listed in the CSV but missing on disk", False, "")
+    key = file_key(path)
+    entry = cache / f"{key}.json"
+    if entry.is_file():
+        cached = json.loads(entry.read_text())
+        return FileResult(split, rel, cached["tokens"], cached["reason"], True, key)
+    try:
+        tokens, reason = midi_tokens(path), None
+    except TokenizeError as exc:
+        tokens, reason = None, str(exc)
+    tmp = entry.with_suffix(f".tmp{os.getpid()}")
+    tmp.write_text(json.dumps({"tokens": tokens, "reason": reason}))
+    tmp.replace(entry)  # atomic: a killed run never leaves half an entry
+    return FileResult(split, rel, tokens, reason, False, key)
+
+
+def tokenize_dir(data_dir: Path, cache_dir: Path, workers: int | None, max_duration: float | None) -> list[FileResult]:
+    pieces = read_pieces(data_dir, max_duration)
+    cache = cache_dir / "tokens"
+    cache.mkdir(parents=True, exist_ok=True)
+    jobs = [(p.split, p.midi_filename, data_dir / p.midi_filename, cache) for p in pieces]
+    results = list(map_unordered(_tokenize_cached, jobs, workers, desc="tokenize"))
+    order = {rel: i for i, (_, rel, _, _) in enumerate(jobs)}
+    results.sort(key=lambda r: order[r.file])
+    return results
+
+
+def build_vocab(train_tokens: list[list[str]]) -> list[str]:
+    """Train split only; id 0 is the unknown token, the rest sorted as the seed's `sorted(set(notes))`."""
+    return [UNKNOWN] + sorted({t for seq in train_tokens for t in seq})
+
+
+def prepare(data_dir: str | Path, out: str | Path, cache_dir: str | Path, workers: int | None = None,
+            seq_len: int = 100, max_duration: float | None = None) -> dict:
+    data_dir, out, cache_dir = Path(data_dir), Path(out), Path(cache_dir)
+    results = tokenize_dir(data_dir, cache_dir, workers, max_duration)
+    good = [r for r in results if r.tokens]
+    train = [r for r in good if r.split == "train"]
+    if not train:
+        raise DatasetError(f"the train split of {data_dir} has no usable MIDI file")
+    vocab = build_vocab([r.tokens for r in train])
+    ids = {t: i for i, t in enumerate(vocab)}
+    dtype = np.int16 if len(vocab) < 2**15 else np.int32
+
+    out.mkdir(parents=True, exist_ok=True)
+    splits = {}
+    for split in SPLITS:
+        rows = [r for r in good if r.split == split]
+        arr = np.fromiter((ids.get(t, UNKNOWN_ID) for r in rows for t in r.tokens), dtype=dtype)
+        offsets = np.cumsum([0] + [len(r.tokens) for r in rows], dtype=np.int64)
+        np.save(out / f"{split}_tokens.npy", arr)
+        np.save(out / f"{split}_offsets.npy", offsets)
+        lengths = np.diff(offsets)
+        splits[split] = {
+            "files": len(rows),
+            "tokens": int(arr.size),
+            "unknown_rate": float((arr == UNKNOWN_ID).mean()) if arr.size else 0.0,
+            "windows": int(np.clip(lengths - seq_len, 0, None).sum()),
+            "file_names": [r.file for r in rows],
+        }
+    manifest = {
+        "tokenizer_version": TOKENIZER_VERSION,
+        "input_hash": hashlib.sha256("".join(f"{r.split}:{r.file}:{r.key};" for r in results).encode()).hexdigest(),
+        "data_dir": str(data_dir.resolve()),
+        "seq_len": seq_len,
+        "max_duration": max_duration,
+        "vocab_size": len(vocab),
+        "token_dtype": np.dtype(dtype).name,
+        "splits": splits,
+        "skipped": [{"file": r.file, "split": r.split, "reason": r.reason} for r in results if not r.tokens],
+        "parsed": sum(not r.cached for r in results if r.key),
+        "cache_hits": sum(r.cached for r in results),
+    }
+    (out / "vocab.json").write_text(json.dumps(vocab))
+    (out / "manifest.json").write_text(json.dumps(manifest, indent=2))
+    return manifest

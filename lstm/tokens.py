@@ -1,0 +1,90 @@
+"""MIDI file → seed tokens, exactly as the seed's code made them.
+
+A note is `str(pitch)` (`E-4`: octave kept); a chord is its normal order joined by dots (`0.4.7`:
+octave and voicing lost). Only the first instrument part is read, as the seed did; MAESTRO files
+hold one piano track.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+# Bump when the token stream a file gives could change: it keys the per-file cache.
+TOKENIZER_VERSION = "seed-1"
+
+UNKNOWN = "<unk>"
+
+
+class TokenizeError(Exception):
+    """A file that cannot be tokenized; the message is the one-line reason."""
+
+
+def note_token(pitch) -> str:
+    return str(pitch)
+
+
+def chord_token(normal_order) -> str:
+    return ".".join(str(n) for n in normal_order)
+
+
+def stream_tokens(score) -> list[str]:
+    """Tokens of a parsed music21 score: its notes and chords in time order."""
+    from music21 import chord, instrument, note
+
+    parts = instrument.partitionByInstrument(score)
+    source = parts.parts[0] if parts and len(parts.parts) else score
+    tokens = []
+    for el in source.flatten().notes:
+        if isinstance(el, note.Note):
+            tokens.append(note_token(el.pitch))
+        elif isinstance(el, chord.Chord):
+            tokens.append(chord_token(el.normalOrder))
+    return tokens
+
+
+def midi_tokens(path: str | Path) -> list[str]:
+    """Tokens of one MIDI file, or TokenizeError with a one-line reason."""
+    from music21 import converter
+
+    path = Path(path)
+    data = path.read_bytes()
+    if not data:
+        raise TokenizeError("empty file (0 bytes)")
+    if not data.startswith(b"MThd"):
+        raise TokenizeError("not a MIDI file (no MThd header)")
+    try:
+        score = converter.parse(path, format="midi")
+    except Exception as exc:  # music21 raises many types for damaged files
+        raise TokenizeError(f"unreadable MIDI: {type(exc).__name__}: {_one_line(exc)}") from None
+    tokens = stream_tokens(score)
+    if not tokens:
+        raise TokenizeError("no notes or chords")
+    return tokens
+
+
+def _one_line(exc: Exception) -> str:
+    text = str(exc).strip().splitlines()
+    return text[0][:200] if text else "no message"
+
+
+_PITCH_CLASS = {"C": 0, "D": 2, "E": 4, "F": 5, "G": 7, "A": 9, "B": 11}
+PITCH_CLASS_NAMES = ["C", "C#", "D", "E-", "E", "F", "F#", "G", "G#", "A", "B-", "B"]
+
+
+def token_class(token: str) -> str:
+    """The pitch class name of a note token, or `chord` / `unknown`."""
+    if token == UNKNOWN:
+        return "unknown"
+    if not token or token[0] not in _PITCH_CLASS:
+        return "chord"
+    pc = _PITCH_CLASS[token[0]]
+    for ch in token[1:]:
+        if ch == "#":
+            pc += 1
+        elif ch == "-":
+            pc -= 1
+        elif ch == "~" or ch == "`":  # microtones: round to the letter
+            continue
+        else:
+            break
+    return PITCH_CLASS_NAMES[pc % 12]

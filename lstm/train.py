@@ -1,0 +1,141 @@
+"""The training loop: shuffled windows, mixed precision on CUDA, a checkpoint every epoch.
+
+`on_epoch(metrics)` is called after each epoch with train_loss, val_loss, val_accuracy and
+epoch_seconds; it may raise to stop training (the study raises optuna's TrialPruned there).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from collections.abc import Callable
+from contextlib import nullcontext
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+from tqdm import tqdm
+
+from .checkpoint import atomic_save, save_model
+from .evaluate import evaluate_split
+from .models import build_model
+from .windows import load_manifest, load_split, load_vocab
+
+
+@dataclass
+class TrainConfig:
+    model: str = "embed"
+    hidden_sizes: list[int] = field(default_factory=lambda: [256])
+    embed_dim: int = 128
+    dropout: float = 0.2
+    batch_size: int = 64
+    epochs: int = 5
+    lr: float = 2e-3
+    optimizer: str = "adamw"
+    weight_decay: float = 0.01
+    seq_len: int = 100
+    windows_per_epoch: int = 0  # 0: every window once an epoch (the seed capped the total at 350,000)
+    eval_windows: int = 0  # 0: every validation window after each epoch
+    seed: int = 0
+
+    def __post_init__(self):
+        if self.model not in ("seed", "embed"):
+            raise ValueError(f"model must be seed or embed, not {self.model!r}")
+        if self.optimizer not in ("sgd", "adamw"):
+            raise ValueError(f"optimizer must be sgd or adamw, not {self.optimizer!r}")
+        for name in ("batch_size", "epochs", "seq_len"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be at least 1")
+        if not self.hidden_sizes or min(self.hidden_sizes) < 1:
+            raise ValueError("hidden sizes must be positive")
+
+
+def pick_device(name: str = "auto") -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name == "cuda" and not torch.cuda.is_available():
+        raise ValueError("--device cuda asked for, but no CUDA device is available")
+    return torch.device(name)
+
+
+def make_optimizer(cfg: TrainConfig, model: nn.Module) -> torch.optim.Optimizer:
+    if cfg.optimizer == "sgd":  # the seed's: SGD, lr 0.01, momentum 0.9
+        return torch.optim.SGD(model.parameters(), lr=cfg.lr, momentum=0.9)
+    return torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+
+
+def loss_on(model: nn.Module, batch: torch.Tensor) -> torch.Tensor:
+    inputs, targets = batch[:, :-1], batch[:, 1:]
+    logits = model(inputs)
+    if model.all_positions:
+        return F.cross_entropy(logits.flatten(0, 1).float(), targets.flatten())
+    return F.cross_entropy(logits.float(), targets[:, -1])
+
+
+def train(data: str | Path, run: str | Path, cfg: TrainConfig, device: str = "auto",
+          on_epoch: Callable[[dict], None] | None = None, resume: bool = False) -> dict:
+    """Train, checkpointing into RUN; returns the final metrics (also written to RUN/metrics.json)."""
+    from .evaluate import evaluate_run
+
+    data, run = Path(data), Path(run)
+    run.mkdir(parents=True, exist_ok=True)
+    dev = pick_device(device)
+    vocab, manifest = load_vocab(data), load_manifest(data)
+    train_split = load_split(data, "train", cfg.seq_len, dev)
+    val_split = load_split(data, "validation", cfg.seq_len, dev)
+    if len(train_split) == 0:
+        raise ValueError(f"no training window: every train file is shorter than seq_len + 1 = {cfg.seq_len + 1}")
+
+    torch.manual_seed(cfg.seed)
+    model = build_model(asdict(cfg), len(vocab)).to(dev)
+    opt = make_optimizer(cfg, model)
+    history, start_epoch = [], 1
+    ckpt = run / "checkpoint.pt"
+    if resume and ckpt.is_file():
+        saved = torch.load(ckpt, map_location=dev, weights_only=True)
+        model.load_state_dict(saved["model"])
+        opt.load_state_dict(saved["optimizer"])
+        history, start_epoch = saved["history"], saved["epoch"] + 1
+    (run / "config.json").write_text(json.dumps(asdict(cfg), indent=2))
+
+    amp = dict(device_type="cuda", dtype=torch.bfloat16) if dev.type == "cuda" else None
+    per_epoch = cfg.windows_per_epoch or len(train_split)
+    for epoch in range(start_epoch, cfg.epochs + 1):
+        t0 = time.perf_counter()
+        # Seeded per epoch, so a resumed run draws the same batches and dropout masks as an unbroken one.
+        torch.manual_seed(cfg.seed * 100_003 + epoch)
+        order = torch.randperm(len(train_split), device=dev)[:per_epoch]
+        model.train()
+        total, count = torch.zeros((), device=dev), 0
+        bar = tqdm(order.split(cfg.batch_size), desc=f"epoch {epoch}/{cfg.epochs}", unit="batch", disable=None,
+                   leave=False)
+        for idx in bar:
+            batch = train_split.batch(train_split.starts[idx])
+            with torch.autocast(**amp) if amp else nullcontext():
+                loss = loss_on(model, batch)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+            opt.step()
+            total += loss.detach() * len(idx)
+            count += len(idx)
+        val = evaluate_split(model, val_split, cfg.batch_size * 4, max_windows=cfg.eval_windows)
+        metrics = {"epoch": epoch, "train_loss": float(total) / max(count, 1), "val_loss": val["loss"],
+                   "val_accuracy": val["accuracy"], "epoch_seconds": time.perf_counter() - t0}
+        if not math.isfinite(metrics["train_loss"]):
+            raise FloatingPointError(f"training diverged at epoch {epoch} (loss {metrics['train_loss']})")
+        history.append(metrics)
+        atomic_save({"model": model.state_dict(), "optimizer": opt.state_dict(), "epoch": epoch,
+                     "history": history}, ckpt)
+        if on_epoch:
+            on_epoch(metrics)
+
+    save_model(run / "model.pt", model, asdict(cfg), vocab, manifest["input_hash"])
+    result = evaluate_run(run, data, device=str(dev), model=model)
+    result["history"] = history
+    (run / "metrics.json").write_text(json.dumps(result, indent=2))
+    return result
+

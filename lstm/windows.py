@@ -1,0 +1,62 @@
+"""Windows of `seq_len` tokens → the next token, as index arithmetic over one flat token array.
+
+A split is `tokens` (all files concatenated) plus `offsets` (file starts). A window is named by its
+start `s`: inputs `tokens[s : s+seq_len]`, target `tokens[s+seq_len]`, and all of it inside one file.
+Only the start indices are kept (4 bytes a token); batches are gathered on the fly, on the device
+where the tokens live, so no N × seq_len array is ever built.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+
+@dataclass
+class Split:
+    tokens: torch.Tensor  # (T,) int16/int32 ids as stored, on the training device
+    starts: torch.Tensor  # (W,) int32/int64 window starts, on the same device
+    seq_len: int
+
+    def __len__(self) -> int:
+        return int(self.starts.numel())
+
+    def batch(self, starts: torch.Tensor) -> torch.Tensor:
+        """(B, seq_len + 1) token ids: inputs are [:, :-1], next-token targets [:, 1:]."""
+        offsets = torch.arange(self.seq_len + 1, device=self.tokens.device)
+        return self.tokens[starts.long()[:, None] + offsets].long()
+
+    def targets(self) -> torch.Tensor:
+        """The target of every window, in window order."""
+        return self.tokens[self.starts.long() + self.seq_len].long()
+
+
+def window_starts(offsets: np.ndarray, seq_len: int) -> np.ndarray:
+    """Every start whose window and target lie inside one file."""
+    lengths = np.diff(offsets)
+    counts = np.clip(lengths - seq_len, 0, None)
+    total = int(counts.sum())
+    dtype = np.int32 if offsets[-1] < 2**31 else np.int64
+    # start of each file repeated per window, plus the window's position inside its file
+    file_start = np.repeat(offsets[:-1], counts).astype(dtype)
+    first = np.repeat(np.cumsum(counts) - counts, counts)
+    return file_start + (np.arange(total, dtype=dtype) - first.astype(dtype))
+
+
+def load_vocab(data: str | Path) -> list[str]:
+    return json.loads((Path(data) / "vocab.json").read_text())
+
+
+def load_manifest(data: str | Path) -> dict:
+    return json.loads((Path(data) / "manifest.json").read_text())
+
+
+def load_split(data: str | Path, split: str, seq_len: int, device: torch.device | str = "cpu") -> Split:
+    data = Path(data)
+    tokens = torch.from_numpy(np.load(data / f"{split}_tokens.npy"))
+    starts = torch.from_numpy(window_starts(np.load(data / f"{split}_offsets.npy"), seq_len))
+    return Split(tokens.to(device), starts.to(device), seq_len)
