@@ -130,14 +130,22 @@ def cmd_evaluate(args) -> None:
     print_metrics(m)
 
 
+# name → (adds its parser to the subparsers, runs it); a command may live in its own module.
+COMMANDS = {
+    "prepare": (_add_prepare, cmd_prepare),
+    "train": (_add_train, cmd_train),
+    "evaluate": (_add_evaluate, cmd_evaluate),
+}
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="lstm", description="Next-token LSTMs on MAESTRO piano MIDI.")
     sub = parser.add_subparsers(dest="command", required=True)
-    for add in (_add_prepare, _add_train, _add_evaluate):
+    for add, _ in COMMANDS.values():
         add(sub)
     args = parser.parse_args(argv)
     try:
-        {"prepare": cmd_prepare, "train": cmd_train, "evaluate": cmd_evaluate}[args.command](args)
+        COMMANDS[args.command][1](args)
     except (DatasetError, ValueError, FileNotFoundError) as exc:
         print(f"lstm {args.command}: error: {exc}", file=sys.stderr)
         return 2
