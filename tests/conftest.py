@@ -1,0 +1,44 @@
+"""Shared fixtures: the embedded dataset, prepared once per session, and one tiny trained model."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="session")
+def cache_dir(tmp_path_factory) -> Path:
+    """The token cache of this test session (the embedded MIDI files are built once per machine)."""
+    return tmp_path_factory.mktemp("cache")
+
+
+@pytest.fixture(scope="session")
+def embedded_dir() -> Path:
+    from lstm.corpus import build_embedded, default_cache_dir
+
+    return build_embedded(default_cache_dir())
+
+
+@pytest.fixture(scope="session")
+def prepared(tmp_path_factory, embedded_dir, cache_dir) -> Path:
+    from lstm.prepare import prepare
+
+    out = tmp_path_factory.mktemp("prepared")
+    prepare(embedded_dir, out, cache_dir, workers=os.cpu_count(), seq_len=32)
+    return out
+
+
+@pytest.fixture(scope="session")
+def tiny_run(tmp_path_factory, prepared) -> Path:
+    """A small embed model trained for two epochs on the embedded data (CPU, seconds)."""
+    from lstm.train import TrainConfig, train
+
+    run = tmp_path_factory.mktemp("run")
+    cfg = TrainConfig(model="embed", hidden_sizes=[64], embed_dim=32, batch_size=64, epochs=2, seq_len=32,
+                      windows_per_epoch=4096, seed=0)
+    train(prepared, run, cfg, device="cpu")
+    return run
