@@ -1,0 +1,1 @@
+"""Prefect flows over the `lstm` library: preprocess once, Optuna trials on the `gpu` pool, MLflow."""

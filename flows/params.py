@@ -1,0 +1,70 @@
+"""Validation of the sweep's parameters, before anything runs: a bad value fails with one line."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from lstm.maestro import DatasetError, find_csv
+
+from .space import Space, load_space
+from .storage import sqlalchemy_url, storage_kind
+
+
+@dataclass
+class SweepParams:
+    data_dir: Path | None  # None: the embedded dataset
+    space: Space
+    n_trials: int
+    n_parallel: int
+    study_name: str
+    storage: str
+    experiment: str
+    seed: int
+
+
+def validate(data_dir: str, space: str, n_trials: int, n_parallel: int, study_name: str, storage: str,
+             experiment: str, seed: int) -> SweepParams:
+    if n_trials < 1:
+        raise ValueError(f"n_trials must be at least 1, got {n_trials}")
+    if n_parallel < 1:
+        raise ValueError(f"n_parallel must be at least 1, got {n_parallel}")
+    if not experiment.strip():
+        raise ValueError("experiment must not be empty")
+    if study_name and not all(c.isalnum() or c in "-_." for c in study_name):
+        raise ValueError(f"study_name {study_name!r} may hold only letters, digits, '-', '_' and '.'")
+    sp = load_space(space)
+    path = None
+    if data_dir:
+        path = Path(data_dir).expanduser()
+        if not path.is_dir():
+            raise ValueError(f"data_dir {data_dir} does not exist")
+        try:
+            find_csv(path)
+        except DatasetError as exc:
+            raise ValueError(str(exc)) from None
+    if storage_kind(storage) == "postgresql":
+        _check_connects(storage)
+    return SweepParams(path, sp, n_trials, min(n_parallel, n_trials), study_name, storage, experiment, seed)
+
+
+def _check_connects(url: str) -> None:
+    import sqlalchemy
+
+    try:
+        engine = sqlalchemy.create_engine(sqlalchemy_url(url), connect_args={"connect_timeout": 5})
+        with engine.connect():
+            pass
+    except Exception as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise ValueError(f"storage {_redact(url)} is unreachable: {first}") from None
+
+
+def _redact(url: str) -> str:
+    """The URL without its password, for messages."""
+    import sqlalchemy
+
+    try:
+        return sqlalchemy.engine.make_url(url).render_as_string(hide_password=True)
+    except Exception:
+        return "<unparseable URL>"

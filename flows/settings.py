@@ -1,0 +1,20 @@
+"""Where state lives and which servers to talk to; every value can be overridden by environment."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+MODEL_NAME = "maestro-lstm"
+WORK_POOL = "gpu"
+SEED_TEST_ACCURACY = 0.0146  # the report's best run (128/100)
+
+
+def state_dir() -> Path:
+    """Prepared data, trial run directories, the Optuna journal: `$MAESTRO_LSTM_HOME` or `.state/`."""
+    return Path(os.environ.get("MAESTRO_LSTM_HOME", REPO / ".state"))
+
+
+def tracking_uri() -> str:
+    return os.environ.get("MLFLOW_TRACKING_URI", "http://127.0.0.1:5000")

@@ -1,0 +1,173 @@
+"""The local stack, for real: a Prefect server, an MLflow server and Prefect workers on the `gpu` pool.
+
+`python -m flows.stack up|down|status` is what `make up` / `make down` run; the test fixtures use the
+same `Stack` on free ports with state in a temporary directory. `down` stops only what `up` started,
+by the pid files it wrote, never by process name.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+
+from .settings import WORK_POOL, state_dir
+
+BIN = Path(sys.executable).parent
+
+
+@dataclass
+class Stack:
+    state: Path
+    prefect_port: int = 4200
+    mlflow_port: int = 5000
+    host: str = "127.0.0.1"
+    mlflow_backend: str = ""  # default: SQLite under the state directory
+
+    @property
+    def prefect_api(self) -> str:
+        return f"http://{self.host}:{self.prefect_port}/api"
+
+    @property
+    def mlflow_uri(self) -> str:
+        return f"http://{self.host}:{self.mlflow_port}"
+
+    def env(self) -> dict:
+        """What every process of the stack, and every client of it, needs in its environment."""
+        env = dict(os.environ)
+        env.update({
+            "PREFECT_API_URL": self.prefect_api,
+            "PREFECT_HOME": str(self.state / "prefect"),
+            "PREFECT_LOCAL_STORAGE_PATH": str(self.state / "prefect" / "results"),
+            "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+            "PREFECT_WORKER_QUERY_SECONDS": env.get("PREFECT_WORKER_QUERY_SECONDS", "2"),
+            "MLFLOW_TRACKING_URI": self.mlflow_uri,
+            "MAESTRO_LSTM_HOME": str(self.state),
+            "PYTHONUNBUFFERED": "1",
+        })
+        return env
+
+    # -- processes -----------------------------------------------------------------------------
+    def _spawn(self, name: str, argv: list[str], env: dict | None = None) -> int:
+        logs = self.state / "logs"
+        logs.mkdir(parents=True, exist_ok=True)
+        pids = self.state / "pids"
+        pids.mkdir(parents=True, exist_ok=True)
+        with open(logs / f"{name}.log", "ab") as log:
+            proc = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, env=env or self.env(),
+                                    start_new_session=True)  # its own process group: stop takes its children
+        (pids / f"{name}.pid").write_text(str(proc.pid))
+        return proc.pid
+
+    def start_prefect(self) -> None:
+        env = self.env()
+        env.pop("PREFECT_API_URL")  # the server itself needs none
+        self._spawn("prefect-server", [str(BIN / "prefect"), "server", "start", "--host", self.host,
+                                       "--port", str(self.prefect_port), "--analytics-off"], env)
+
+    def start_mlflow(self) -> None:
+        (self.state / "mlflow").mkdir(parents=True, exist_ok=True)
+        backend = self.mlflow_backend or f"sqlite:///{self.state / 'mlflow' / 'mlflow.db'}"
+        self._spawn("mlflow-server", [str(BIN / "mlflow"), "server", "--backend-store-uri", backend,
+                                      "--artifacts-destination", str(self.state / "mlflow" / "artifacts"),
+                                      "--serve-artifacts", "--host", self.host, "--port", str(self.mlflow_port),
+                                      "--workers", "1"])
+
+    def start_worker(self, name: str = "worker-0", extra_env: dict | None = None) -> int:
+        env = self.env() | (extra_env or {})
+        return self._spawn(name, [str(BIN / "prefect"), "worker", "start", "--pool", WORK_POOL, "--type",
+                                  "process", "--name", name], env)
+
+    def wait_ready(self, timeout: float = 120) -> None:
+        wait_http(f"{self.prefect_api}/health", timeout, self.state / "logs" / "prefect-server.log")
+        wait_http(f"{self.mlflow_uri}/health", timeout, self.state / "logs" / "mlflow-server.log")
+
+    def create_pool(self) -> None:
+        subprocess.run([str(BIN / "prefect"), "work-pool", "create", WORK_POOL, "--type", "process",
+                        "--overwrite"], env=self.env(), check=True, capture_output=True)
+
+    def up(self, workers: int = 1) -> None:
+        self.start_prefect()
+        self.start_mlflow()
+        self.wait_ready()
+        self.create_pool()
+        for i in range(workers):
+            self.start_worker(f"worker-{i}")
+
+    def stop(self, name: str, sig: int = signal.SIGTERM) -> None:
+        pid_file = self.state / "pids" / f"{name}.pid"
+        if not pid_file.is_file():
+            return
+        pid = int(pid_file.read_text())
+        try:
+            os.killpg(pid, sig)
+            for _ in range(100):
+                os.kill(pid, 0)
+                time.sleep(0.1)
+            os.killpg(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        pid_file.unlink(missing_ok=True)
+
+    def running(self) -> dict[str, int]:
+        out = {}
+        for pid_file in sorted((self.state / "pids").glob("*.pid")):
+            pid = int(pid_file.read_text())
+            try:
+                os.kill(pid, 0)
+                out[pid_file.stem] = pid
+            except ProcessLookupError:
+                pass
+        return out
+
+    def down(self) -> None:
+        pids = self.state / "pids"
+        workers = sorted(p.stem for p in pids.glob("*.pid") if not p.stem.endswith("-server"))
+        for name in [*workers, "mlflow-server", "prefect-server"]:
+            self.stop(name)
+
+
+def wait_http(url: str, timeout: float, log: Path | None = None) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(url, timeout=2) as r:
+                if r.status == 200:
+                    return
+        except OSError:
+            time.sleep(0.5)
+    tail = log.read_text()[-2000:] if log and log.is_file() else ""
+    raise TimeoutError(f"{url} did not answer within {timeout:.0f}s\n{tail}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m flows.stack", description=__doc__.splitlines()[0])
+    p.add_argument("action", choices=["up", "down", "status", "env"])
+    p.add_argument("--workers", type=int, default=1)
+    args = p.parse_args(argv)
+    stack = Stack(state_dir())
+    if args.action == "up":
+        if stack.running():
+            print(f"already running: {stack.running()} (make down first)")
+            return 0
+        stack.up(args.workers)
+        print(f"Prefect UI  http://{stack.host}:{stack.prefect_port}\nMLflow UI   {stack.mlflow_uri}\n"
+              f"logs        {stack.state / 'logs'}")
+    elif args.action == "down":
+        stack.down()
+    elif args.action == "status":
+        print(stack.running() or "nothing running")
+    else:  # env: for `eval $(python -m flows.stack env)`
+        for key in ("PREFECT_API_URL", "MLFLOW_TRACKING_URI", "MAESTRO_LSTM_HOME", "PREFECT_LOCAL_STORAGE_PATH"):
+            print(f"export {key}={stack.env()[key]}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,81 @@
+"""MLflow bookkeeping of a sweep: one parent run per study, one nested child run per trial.
+
+The study creates every child run before dispatching its trial, so it can always close the run
+(FAILED) if the trial's process dies. MLflow has no PRUNED status: a pruned trial's run ends KILLED
+with the tag `optuna.state=PRUNED`.
+"""
+
+from __future__ import annotations
+
+import json
+import urllib.request
+
+from mlflow.tracking import MlflowClient
+
+from .settings import tracking_uri
+
+SWEEP_ROLE = "sweep"
+
+
+def check_reachable(timeout: float = 5) -> None:
+    """Raise a clear error when the tracking server does not answer (the trial is then retried)."""
+    uri = tracking_uri()
+    if not uri.startswith("http"):
+        return
+    try:
+        with urllib.request.urlopen(f"{uri.rstrip('/')}/health", timeout=timeout):
+            return
+    except OSError as exc:
+        raise ConnectionError(f"MLflow tracking server {uri} is unreachable: {exc}") from None
+
+
+def client() -> MlflowClient:
+    return MlflowClient(tracking_uri())
+
+
+def experiment_id(name: str) -> str:
+    c = client()
+    exp = c.get_experiment_by_name(name)
+    return exp.experiment_id if exp else c.create_experiment(name)
+
+
+def sweep_run(experiment: str, study_name: str, tags: dict, params: dict) -> str:
+    """The study's parent run: reopened when the study continues, created otherwise."""
+    c, exp = client(), experiment_id(experiment)
+    found = c.search_runs([exp], f"tags.`maestro.study` = '{study_name}' and tags.`maestro.role` = '{SWEEP_ROLE}'",
+                          max_results=1)
+    if found:
+        run_id = found[0].info.run_id
+        c.update_run(run_id, status="RUNNING")
+    else:
+        run_id = c.create_run(exp, run_name=study_name,
+                              tags={"maestro.study": study_name, "maestro.role": SWEEP_ROLE}).info.run_id
+        for key, value in params.items():
+            c.log_param(run_id, key, value)
+    for key, value in tags.items():
+        c.set_tag(run_id, key, value)
+    return run_id
+
+
+def trial_run(experiment: str, parent_id: str, study_name: str, number: int, params: dict) -> str:
+    c = client()
+    run = c.create_run(experiment_id(experiment), run_name=f"{study_name}-trial-{number}",
+                       tags={"mlflow.parentRunId": parent_id, "maestro.study": study_name,
+                             "optuna.trial_number": str(number)})
+    for key, value in params.items():
+        c.log_param(run.info.run_id, key, value)
+    return run.info.run_id
+
+
+def close_run(run_id: str, status: str, reason: str | None = None) -> None:
+    """End a run unless it already ended; `status` is FINISHED, FAILED or KILLED."""
+    c = client()
+    if reason:
+        c.set_tag(run_id, "failure_reason", reason[:5000])
+    if c.get_run(run_id).info.status == "RUNNING":
+        c.set_terminated(run_id, status)
+
+
+def log_json(run_id: str, obj: dict, path: str) -> None:
+    client().log_text(run_id, json.dumps(obj, indent=2), path)
+
