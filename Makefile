@@ -1,12 +1,19 @@
-# maestro-lstm: `make demo` runs the whole study locally; `make test` is what CI runs.
-PYTHON ?= python3.11
+# maestro-lstm. `make demo`: the whole study on the embedded data with the real local stack.
+# `make test`: lint and the test suite (what CI runs).
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
-BIN := $(VENV)/bin
-STATE ?= $(CURDIR)/.state
+BIN := $(CURDIR)/$(VENV)/bin
+export MAESTRO_LSTM_HOME ?= $(CURDIR)/.state
+export PREFECT_API_URL ?= http://127.0.0.1:4200/api
+export MLFLOW_TRACKING_URI ?= http://127.0.0.1:5000
+export PREFECT_HOME ?= $(MAESTRO_LSTM_HOME)/prefect
+export PREFECT_LOCAL_STORAGE_PATH ?= $(MAESTRO_LSTM_HOME)/prefect/results
+SPACE ?= smoke
+TRIALS ?= 4
 
-.PHONY: venv test lint demo up down clean
+.PHONY: venv lint test test-fast demo up down status deploy sweep report clean
 
-$(BIN)/lstm: pyproject.toml
+$(VENV)/.installed: pyproject.toml
 	@command -v $(PYTHON) >/dev/null || { echo "make: $(PYTHON) not found (Python 3.11 is needed)"; exit 1; }
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
@@ -14,7 +21,7 @@ $(BIN)/lstm: pyproject.toml
 	$(BIN)/pip install -q -e '.[dev]'
 	touch $@
 
-venv: $(BIN)/lstm
+venv: $(VENV)/.installed
 
 lint: venv
 	$(BIN)/ruff check lstm flows tests
@@ -22,5 +29,28 @@ lint: venv
 test: lint
 	$(BIN)/pytest -q
 
-clean:
-	rm -rf $(VENV) $(STATE)
+test-fast: lint  # everything but the end-to-end runs of the real stack
+	$(BIN)/pytest -q -m "not e2e"
+
+up: venv
+	$(BIN)/python -m flows.stack up
+
+down:
+	@test -x $(BIN)/python && $(BIN)/python -m flows.stack down || true
+
+status: venv
+	$(BIN)/python -m flows.stack status
+
+deploy: up
+	$(BIN)/python -m flows.deploy
+
+sweep: deploy
+	$(BIN)/prefect deployment run study/sweep --watch -p space=$(SPACE) -p n_trials=$(TRIALS)
+
+report: venv
+	$(BIN)/python -m flows.report
+
+demo: sweep report
+
+clean: down
+	rm -rf $(VENV) $(MAESTRO_LSTM_HOME)

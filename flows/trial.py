@@ -54,7 +54,13 @@ def log_model(model: torch.nn.Module, run_dir: Path, vocab_size: int) -> str:
 
 
 def log_results(metrics: dict, run_dir: Path) -> None:
-    mlflow.log_metrics({k: metrics[k] for k in FINAL_METRICS})
+    epochs, last = len(metrics["history"]), metrics["history"][-1]
+    final = {k: metrics[k] for k in FINAL_METRICS}
+    # val_accuracy/val_loss already have their point at the last epoch, unless the epochs validated on a
+    # subset (eval_windows): then the full-set figure gets the next step, so each curve stays one point a step.
+    same = {k for k in ("val_accuracy", "val_loss") if abs(final[k] - last[k]) < 1e-12}
+    mlflow.log_metrics({k: v for k, v in final.items() if k not in same and not k.startswith("val_")}, step=epochs)
+    mlflow.log_metrics({k: v for k, v in final.items() if k.startswith("val_") and k not in same}, step=epochs + 1)
     mlflow.log_metrics({f"baseline_{k}_accuracy": v for k, v in metrics["baselines"].items()})
     gd = metrics["error_analysis"]
     mlflow.log_metrics({k: gd[k] for k in ("predicted_share_G", "predicted_share_D", "top2_predicted_share")})

@@ -7,6 +7,9 @@ import json
 import sys
 from pathlib import Path
 
+from .bench import add_parser as add_bench
+from .bench import run as cmd_bench
+from .generate_cli import add_generate, cmd_generate
 from .maestro import DatasetError
 
 
@@ -75,6 +78,8 @@ def _add_evaluate(sub):
     p.add_argument("--model", type=Path, required=True, help="run directory (with model.pt)")
     p.add_argument("--data", type=Path, required=True, help="a directory written by `lstm prepare`")
     p.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto")
+    p.add_argument("--music", action="store_true",
+                   help="also sample pieces after test prompts and print music metrics (lstm.music_metrics)")
 
 
 def cmd_prepare(args) -> None:
@@ -128,6 +133,10 @@ def cmd_evaluate(args) -> None:
         m["history"] = json.loads(prev.read_text()).get("history", [])
     prev.write_text(json.dumps(m, indent=2))
     print_metrics(m)
+    if args.music:
+        from .generate import print_music
+
+        print_music(args.model, args.data, str(pick_device(args.device)))
 
 
 # name → (adds its parser to the subparsers, runs it); a command may live in its own module.
@@ -135,6 +144,8 @@ COMMANDS = {
     "prepare": (_add_prepare, cmd_prepare),
     "train": (_add_train, cmd_train),
     "evaluate": (_add_evaluate, cmd_evaluate),
+    "generate": (add_generate, cmd_generate),
+    "bench": (add_bench, cmd_bench),
 }
 
 

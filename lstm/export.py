@@ -49,7 +49,7 @@ class ScanLSTM(nn.Module):
 def exportable(model: nn.Module) -> nn.Module:
     """A deep copy of `model` in eval mode with every nn.LSTM replaced by a ScanLSTM."""
     model = copy.deepcopy(model).cpu().eval()
-    for name, child in list(model.named_modules()):
+    for child in list(model.modules()):
         for attr, sub in list(child.named_children()):
             if isinstance(sub, nn.LSTM):
                 setattr(child, attr, ScanLSTM(sub))

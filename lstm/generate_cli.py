@@ -1,0 +1,78 @@
+"""`lstm generate`: its argument parser and runner (light to import: torch and music21 load on run)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+
+def resolve_model(spec: str, tmpdir: str | Path) -> Path:
+    """RUN_DIR or a model.pt path as is; a `models:/NAME@ALIAS` URI downloaded into tmpdir."""
+    if spec.startswith("models:/"):
+        # Only a registry URI needs MLflow, which lives in flows/ (lstm never imports Prefect, Optuna or
+        # MLflow): import it here, lazily, so that everything else runs without those packages.
+        from flows.registry import download_model_pt
+
+        return Path(download_model_pt(spec, str(tmpdir)))
+    path = Path(spec)
+    if not (path / "model.pt" if path.is_dir() else path).is_file():
+        raise FileNotFoundError(f"no model at {spec} (expected RUN_DIR/model.pt, a model.pt or models:/NAME@ALIAS)")
+    return path
+
+
+def add_generate(sub) -> None:
+    p = sub.add_parser(
+        "generate", help="sample a piece from a trained model into MIDI (+ piano roll, WAV)",
+        description="Sample --length tokens after a prompt and write them (the continuation only) as MIDI, "
+                    "with a piano roll OUT_pianoroll.html (and .png when kaleido is installed) and OUT.wav "
+                    "when fluidsynth and a General MIDI soundfont ($SOUNDFONT) exist. The prompt is the first "
+                    "seq_len tokens of the first long-enough test file of --data, or of the --prompt MIDI "
+                    "(which wins when both are given); one of the two is required. The rhythm is drawn from "
+                    "the prompt's MIDI file (for --data: the test file named in its manifest.json), else "
+                    "from a default distribution. The unknown token is never generated.")
+    p.add_argument("--model", required=True, metavar="RUN_DIR|model.pt|models:/NAME@ALIAS",
+                   help="a run directory, a model.pt, or a registered model URI (needs the flows extra)")
+    p.add_argument("--out", type=Path, required=True, metavar="MIDI", help="the MIDI file to write (e.g. piece.mid)")
+    p.add_argument("--data", type=Path, metavar="PREPARED_DIR", help="a directory written by `lstm prepare`: prompt from its test split")
+    p.add_argument("--prompt", type=Path, metavar="MIDI", help="a MIDI file whose start is the prompt (and gives the rhythm)")
+    p.add_argument("--length", type=int, default=500, metavar="N", help="notes/chords (tokens) to generate (default 500)")
+    p.add_argument("--temperature", type=float, default=1.0, metavar="T", help="softmax temperature; 0: argmax (default 1)")
+    p.add_argument("--top-k", type=int, default=None, metavar="K", help="sample among the K most likely tokens")
+    p.add_argument("--seed", type=int, default=None, metavar="S", help="random seed: fixes the piece (default: a fresh one, printed)")
+    p.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto")
+
+
+def cmd_generate(args) -> None:
+    import secrets
+    import tempfile
+
+    from .checkpoint import load_model
+    from .generate import UNKNOWN_ID, generate_piece, midi_prompt, prompts_from_test
+    from .train import pick_device
+
+    if args.data is None and args.prompt is None:
+        raise ValueError("give --data PREPARED_DIR (prompt: a test piece's start) or --prompt MIDI")
+    if args.temperature < 0:
+        raise ValueError(f"--temperature must be >= 0, not {args.temperature}")
+    if args.top_k is not None and args.top_k < 1:
+        raise ValueError(f"--top-k must be at least 1, not {args.top_k}")
+    if args.length < 1:
+        raise ValueError(f"--length must be at least 1, not {args.length}")
+    dev = pick_device(args.device)
+    with tempfile.TemporaryDirectory() as tmp:
+        model, saved = load_model(resolve_model(args.model, tmp), dev)
+    vocab, seq_len = saved["vocab"], saved["config"]["seq_len"]
+    if args.prompt is not None:
+        prompt = midi_prompt(args.prompt, vocab, seq_len)
+    else:
+        prompt = prompts_from_test(args.data, vocab, seq_len, 1)[0]
+    seed = args.seed if args.seed is not None else secrets.randbelow(2**31)
+    piece = generate_piece(model, vocab, prompt, args.out, length=args.length, temperature=args.temperature,
+                           top_k=args.top_k, seed=seed, seq_len=seq_len)
+    unknown = sum(i == UNKNOWN_ID for i in prompt.ids)
+    print(f"prompt: {len(prompt.ids)} tokens of {prompt.source}" + (f" ({unknown} unknown)" if unknown else ""))
+    print(f"rhythm: {piece.rhythm.source}, {len(piece.rhythm.pairs)} (IOI, duration) pairs, "
+          f"{piece.rhythm.tempo:g} beats a minute; seed {seed}")
+    for path in piece.files:
+        print(f"wrote {path}" + (f" ({len(piece.tokens)} notes/chords)" if path == Path(args.out) else ""))
+    for msg in piece.messages:
+        print(msg)

@@ -1,0 +1,69 @@
+"""A real local stack for end-to-end tests: Prefect server, MLflow server, workers, deployments.
+
+Free ports and a temporary state directory, so it never collides with a running `make up`.
+"""
+
+from __future__ import annotations
+
+import json
+import socket
+import subprocess
+import sys
+from contextlib import contextmanager
+from pathlib import Path
+
+from flows.stack import Stack
+
+REPO = Path(__file__).resolve().parents[1]
+BIN = Path(sys.executable).parent
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@contextmanager
+def running_stack(state: Path, workers: int = 1, mlflow_backend: str = ""):
+    stack = Stack(state, prefect_port=free_port(), mlflow_port=free_port(), mlflow_backend=mlflow_backend)
+    # The embedded MIDI files are built once per machine; everything else is this stack's own.
+    try:
+        stack.up(workers)
+        subprocess.run([str(BIN / "python"), "-m", "flows.deploy"], env=stack.env(), cwd=REPO, check=True,
+                       capture_output=True)
+        yield stack
+    finally:
+        stack.down()
+
+
+def prefect(stack: Stack, *args: str, timeout: float = 900) -> subprocess.CompletedProcess:
+    return subprocess.run([str(BIN / "prefect"), *args], env=stack.env(), cwd=REPO, capture_output=True,
+                          text=True, timeout=timeout)
+
+
+def run_sweep(stack: Stack, timeout: float = 900, **params) -> dict:
+    """`prefect deployment run study/sweep --watch` as a user runs it; returns the flow run as JSON."""
+    argv = ["deployment", "run", "study/sweep", "--watch"]
+    for key, value in params.items():
+        argv += ["-p", f"{key}={value}"]
+    out = prefect(stack, *argv, timeout=timeout)
+    run_id = next(line.split("UUID:")[1].strip() for line in out.stdout.splitlines() if "UUID:" in line)
+    return flow_run(stack, run_id) | {"cli_returncode": out.returncode, "cli_output": out.stdout + out.stderr}
+
+
+def flow_run(stack: Stack, run_id: str) -> dict:
+    code = ("import asyncio, json, sys\n"
+            "from prefect.client.orchestration import get_client\n"
+            "async def main(i):\n"
+            "    async with get_client() as c:\n"
+            "        fr = await c.read_flow_run(i)\n"
+            "        from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId\n"
+            "        trs = await c.read_task_runs(flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[fr.id])))\n"
+            "        print(json.dumps({'id': str(fr.id), 'state': fr.state.name, 'message': fr.state.message,\n"
+            "               'task_runs': {t.name: t.state.name for t in trs}}))\n"
+            "asyncio.run(main(sys.argv[1]))\n")
+    out = subprocess.run([str(BIN / "python"), "-c", code, run_id], env=stack.env(), capture_output=True, text=True,
+                         check=True)
+    return json.loads(out.stdout.strip().splitlines()[-1])
+

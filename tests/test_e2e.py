@@ -1,0 +1,113 @@
+"""End to end, for real: `prefect deployment run study/sweep` on a real Prefect server, worker and
+MLflow server, then assertions on what MLflow, Optuna and Prefect hold."""
+
+from __future__ import annotations
+
+import optuna
+import pytest
+import torch
+from mlflow.tracking import MlflowClient
+from stack import run_sweep, running_stack
+
+pytestmark = pytest.mark.e2e
+STUDY = "e2e-smoke"
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory, embedded_dir):
+    with running_stack(tmp_path_factory.mktemp("state")) as s:
+        yield s
+
+
+@pytest.fixture(scope="module")
+def first_sweep(stack):
+    return run_sweep(stack, space="smoke", n_trials=2, study_name=STUDY)
+
+
+def mlflow_client(stack) -> MlflowClient:
+    return MlflowClient(stack.mlflow_uri)
+
+
+def study_runs(stack):
+    c = mlflow_client(stack)
+    exp = c.get_experiment_by_name("maestro-lstm")
+    return c.search_runs([exp.experiment_id], f"tags.`maestro.study` = '{STUDY}'")
+
+
+def test_sweep_completes_and_logs_every_trial(stack, first_sweep):
+    assert first_sweep["state"] == "Completed", first_sweep["cli_output"][-3000:]
+    assert first_sweep["cli_returncode"] == 0
+    runs = study_runs(stack)
+    parents = [r for r in runs if r.data.tags.get("maestro.role") == "sweep"]
+    children = [r for r in runs if r.data.tags.get("mlflow.parentRunId")]
+    assert len(parents) == 1 and len(children) == 2
+    assert parents[0].data.tags["prefect.flow_run_id"] == first_sweep["id"]
+    c = mlflow_client(stack)
+    for run in children:
+        assert run.data.tags["mlflow.parentRunId"] == parents[0].info.run_id
+        assert run.info.status in ("FINISHED", "KILLED")  # KILLED = pruned
+        assert run.data.tags["optuna.trial_number"] in ("0", "1")
+        assert {"batch_size", "epochs", "hidden_size", "lr", "model"} <= set(run.data.params)
+        if run.info.status == "FINISHED":
+            m = run.data.metrics
+            for key in ("train_accuracy", "val_accuracy", "test_accuracy", "test_top5_accuracy",
+                        "baseline_most_frequent_accuracy", "baseline_bigram_accuracy"):
+                assert 0.0 <= m[key] <= 1.0, key
+            curve = c.get_metric_history(run.info.run_id, "val_accuracy")
+            assert sorted(p.step for p in curve) == list(range(1, int(run.data.params["epochs"]) + 1))
+            html = c.download_artifacts(run.info.run_id, "gd_histogram.html")
+            text = open(html, encoding="utf-8").read()
+            assert "cdn.plot.ly" not in text and len(text) > 1_000_000  # plotly.js embedded: opens offline
+    assert not [r for r in runs if r.info.status == "RUNNING"]
+
+
+def test_optuna_study_links_to_mlflow(stack, first_sweep, monkeypatch):
+    monkeypatch.setenv("MAESTRO_LSTM_HOME", str(stack.state))
+    from flows.storage import make_storage
+
+    study = optuna.load_study(study_name=STUDY, storage=make_storage(""))
+    finished = [t for t in study.trials if t.state.is_finished()]
+    assert len(finished) == 2
+    run_ids = {r.info.run_id for r in study_runs(stack)}
+    assert all(t.user_attrs["mlflow_run_id"] in run_ids for t in finished)
+
+
+def test_champion_loads_and_predicts_any_length(stack, first_sweep):
+    import mlflow
+
+    c = mlflow_client(stack)
+    version = c.get_model_version_by_alias("maestro-lstm", "champion")
+    assert version.tags["study"] == STUDY and "data_hash" in version.tags
+    mlflow.set_tracking_uri(stack.mlflow_uri)
+    model = mlflow.pytorch.load_model("models:/maestro-lstm@champion")
+    for length in (5, 120):
+        logits = model(torch.randint(1, 50, (3, length)))
+        assert logits.shape[0] == 3 and torch.isfinite(logits).all()
+
+
+def test_second_sweep_hits_the_cache_and_continues_the_study(stack, first_sweep, monkeypatch):
+    second = run_sweep(stack, space="smoke", n_trials=3, study_name=STUDY)
+    assert second["state"] == "Completed", second["cli_output"][-3000:]
+    prepare_states = [s for name, s in second["task_runs"].items() if name.startswith("prepare")]
+    assert prepare_states == ["Cached"]
+    monkeypatch.setenv("MAESTRO_LSTM_HOME", str(stack.state))
+    from flows.storage import make_storage
+
+    study = optuna.load_study(study_name=STUDY, storage=make_storage(""))
+    assert len([t for t in study.trials if t.state.is_finished()]) == 3  # up to n_trials in total, not 3 more
+    assert sorted(t.number for t in study.trials) == list(range(len(study.trials)))
+
+
+@pytest.mark.parametrize("params, reason", [
+    ({"n_trials": -1}, "n_trials must be at least 1"),
+    ({"space": "no-such-space"}, "unknown search space"),
+    ({"data_dir": "/no/such/dir"}, "does not exist"),
+    ({"storage": "mysql://x@y/z"}, "not supported"),
+])
+def test_invalid_parameters_fail_before_training(stack, first_sweep, params, reason):
+    before = len(study_runs(stack))
+    bad = run_sweep(stack, **{"study_name": STUDY, **params})
+    assert bad["state"] == "Failed"
+    assert reason in (bad["message"] or "") or reason in bad["cli_output"]
+    assert not any(name.startswith("prepare") for name in bad["task_runs"])
+    assert len(study_runs(stack)) == before
