@@ -10,7 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 
 # Bump when the token stream a file gives could change: it keys the per-file cache.
-TOKENIZER_VERSION = "seed-1"
+TOKENIZER_VERSION = "seed-2"  # seed-2: truncated files are skipped, not cut short
 
 UNKNOWN = "<unk>"
 
@@ -52,6 +52,7 @@ def midi_tokens(path: str | Path) -> list[str]:
         raise TokenizeError("empty file (0 bytes)")
     if not data.startswith(b"MThd"):
         raise TokenizeError("not a MIDI file (no MThd header)")
+    _check_chunks(data)
     try:
         score = converter.parse(path, format="midi")
     except Exception as exc:  # music21 raises many types for damaged files
@@ -60,6 +61,25 @@ def midi_tokens(path: str | Path) -> list[str]:
     if not tokens:
         raise TokenizeError("no notes or chords")
     return tokens
+
+
+def _check_chunks(data: bytes) -> None:
+    """A file cut short (an interrupted copy) still parses in music21, to fewer notes: refuse it.
+
+    Each of the header's tracks must be a chunk whose declared length fits in the file; bytes after
+    the last track are ignored, as MIDI readers do."""
+    if len(data) < 14:
+        raise TokenizeError(f"truncated MIDI: {len(data)} bytes, shorter than a MIDI header")
+    pos = 8 + int.from_bytes(data[4:8], "big")
+    tracks = int.from_bytes(data[10:12], "big")
+    for track in range(tracks):
+        if pos + 8 > len(data):
+            raise TokenizeError(f"truncated MIDI: {track} of {tracks} tracks present")
+        end = pos + 8 + int.from_bytes(data[pos + 4:pos + 8], "big")
+        if end > len(data):
+            raise TokenizeError(f"truncated MIDI: track {track + 1} of {tracks} needs {end - pos - 8} bytes, "
+                                f"{len(data) - pos - 8} present")
+        pos = end
 
 
 def _one_line(exc: Exception) -> str:

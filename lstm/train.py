@@ -51,6 +51,15 @@ class TrainConfig:
                 raise ValueError(f"{name} must be at least 1")
         if not self.hidden_sizes or min(self.hidden_sizes) < 1:
             raise ValueError("hidden sizes must be positive")
+        if self.embed_dim < 1:
+            raise ValueError("embed_dim must be at least 1")
+        for name in ("windows_per_epoch", "eval_windows"):  # 0 means all; a negative count used to slice
+            if getattr(self, name) < 0:
+                raise ValueError(f"{name} must be 0 (all) or more")
+        if not 0 < self.lr < math.inf:
+            raise ValueError(f"lr must be positive, not {self.lr}")
+        if not 0 <= self.dropout < 1:
+            raise ValueError(f"dropout must be in [0, 1), not {self.dropout}")
 
 
 def pick_device(name: str = "auto") -> torch.device:

@@ -1,0 +1,119 @@
+"""The seed network's exact shapes, the embed model, saving and loading with weights_only=True."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from torch import nn
+
+from lstm.checkpoint import load_model, save_model
+from lstm.models import EmbedLSTM, NextToken, SeedLSTM, build_model
+
+SEED_BASE = 5_388_544  # three LSTMs of 512 on a 1-float input, plus Linear 512 -> 256
+
+
+@pytest.fixture(scope="module", autouse=True)
+def one_thread():
+    """Tiny models: one thread is much faster than two busy cores meeting at an OpenMP barrier every LSTM step."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+def trainable(model: nn.Module) -> int:
+    return sum(p.numel() for p in model.parameters() if p.requires_grad)
+
+
+@pytest.mark.parametrize("vocab", [1447, 358, 2])
+def test_seed_parameter_count(vocab):
+    assert trainable(SeedLSTM(vocab)) == SEED_BASE + 257 * vocab
+
+
+def test_seed_parameter_count_at_the_seed_vocabulary():
+    assert trainable(SeedLSTM(1447)) == 5_760_423
+
+
+def test_seed_shapes():
+    m = SeedLSTM(1447)
+    for lstm, (inp, hid) in zip([m.lstm1, m.lstm2, m.lstm3], [(1, 512), (512, 512), (512, 512)]):
+        assert (lstm.input_size, lstm.hidden_size, lstm.num_layers) == (inp, hid, 1)
+        assert lstm.weight_ih_l0.shape == (4 * hid, inp) and lstm.weight_hh_l0.shape == (4 * hid, hid)
+        assert lstm.bias_ih_l0.shape == lstm.bias_hh_l0.shape == (4 * hid,)
+    for norm in (m.norm1, m.norm2):
+        assert isinstance(norm, nn.BatchNorm1d) and norm.num_features == 1 and not norm.affine
+        assert list(norm.parameters()) == []
+        assert norm.running_mean.shape == (1,)  # running statistics are buffers, not weights
+    assert (m.dense.in_features, m.dense.out_features) == (512, 256)
+    assert (m.out.in_features, m.out.out_features) == (256, 1447)
+    shapes = {name: tuple(p.shape) for name, p in m.named_parameters()}
+    assert shapes["dense.weight"] == (256, 512) and shapes["out.weight"] == (1447, 256)
+    assert len(shapes) == 3 * 4 + 2 + 2
+
+
+def test_seed_defaults_from_config():
+    m = build_model({"model": "seed", "hidden_sizes": [512, 512, 512], "dropout": 0.3}, 1447)
+    assert isinstance(m, SeedLSTM) and trainable(m) == 5_760_423 and m.drop.p == 0.3
+
+
+def test_embed_shapes():
+    fused = EmbedLSTM(100, [32, 32], embed_dim=16)
+    assert len(fused.lstms) == 1 and fused.lstms[0].num_layers == 2
+    stacked = EmbedLSTM(100, [48, 24], embed_dim=16)
+    assert [(lstm.input_size, lstm.hidden_size) for lstm in stacked.lstms] == [(16, 48), (48, 24)]
+    assert stacked.embed.weight.shape == (100, 16) and stacked.out.weight.shape == (100, 24)
+    ids = torch.randint(0, 100, (3, 11))
+    assert fused(ids).shape == (3, 11, 100) and stacked.next_logits(ids).shape == (3, 100)
+
+
+def test_unknown_model_family():
+    with pytest.raises(ValueError, match="unknown model"):
+        build_model({"model": "transformer"}, 10)
+
+
+@pytest.mark.parametrize("length", [7, 150])
+def test_next_token_any_length(length):
+    torch.manual_seed(0)
+    for model in (SeedLSTM(50, hidden_size=16).eval(), EmbedLSTM(50, [16], embed_dim=8).eval()):
+        ids = torch.randint(0, 50, (2, length))
+        out = NextToken(model)(ids)
+        assert out.shape == (2, 50) and torch.isfinite(out).all()
+
+
+def test_embed_next_logits_is_the_last_position():
+    torch.manual_seed(0)
+    m = EmbedLSTM(30, [8], embed_dim=4).eval()
+    ids = torch.randint(0, 30, (2, 9))
+    with torch.no_grad():
+        assert torch.allclose(m.next_logits(ids), m(ids)[:, -1])
+        # causal: the prediction after position 5 does not see later tokens
+        assert torch.allclose(m(ids)[:, 5], m(ids[:, :6])[:, -1], atol=1e-6)
+
+
+def test_seed_model_saves_and_loads_with_weights_only(tmp_path):
+    torch.manual_seed(0)
+    vocab = ["<unk>"] + [f"T{i}" for i in range(199)]
+    model = SeedLSTM(len(vocab))
+    model.train()
+    with torch.no_grad():  # non-trivial BatchNorm running statistics, as after training
+        model(torch.randint(0, len(vocab), (16, 20)))
+    config = {"model": "seed", "hidden_sizes": [512, 512, 512], "dropout": 0.3, "seq_len": 100}
+    save_model(tmp_path / "model.pt", model, config, vocab, "abc")
+
+    raw = torch.load(tmp_path / "model.pt", weights_only=True)
+    assert raw["vocab"] == vocab and raw["config"] == config and raw["data_hash"] == "abc"
+    loaded, saved = load_model(tmp_path)  # a run directory
+    assert isinstance(loaded, SeedLSTM) and not loaded.training
+    assert saved["config"]["seq_len"] == 100
+    state = model.state_dict()
+    assert loaded.state_dict().keys() == state.keys()
+    for k, v in loaded.state_dict().items():
+        assert torch.equal(v, state[k]), k
+
+    model.eval()
+    for length in (7, 150):  # trained for 100, predicts on any length
+        ids = torch.randint(0, len(vocab), (3, length))
+        with torch.inference_mode():
+            logits = NextToken(loaded)(ids)
+            assert logits.shape == (3, len(vocab))
+            assert torch.equal(logits, model.next_logits(ids))

@@ -1,0 +1,218 @@
+"""Training on the embedded data: it learns, it is deterministic on CPU, it resumes, and evaluates."""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from dataclasses import asdict, replace
+
+import numpy as np
+import pytest
+import torch
+
+from lstm.baselines import NGram
+from lstm.checkpoint import load_model
+from lstm.evaluate import evaluate_split
+from lstm.models import EmbedLSTM, NextToken, build_model
+from lstm.train import TrainConfig, train
+from lstm.windows import load_split, load_vocab
+
+# Small enough for seconds on two CPU cores: 4 batches an epoch.
+TINY = TrainConfig(model="embed", hidden_sizes=[16], embed_dim=8, batch_size=32, epochs=2, seq_len=16,
+                   windows_per_epoch=128, eval_windows=64, seed=3)
+
+
+@pytest.fixture(scope="module", autouse=True)
+def one_thread():
+    """Tiny models: one thread is much faster than two busy cores meeting at an OpenMP barrier every LSTM step."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+class Stop(Exception):
+    pass
+
+
+def without_timing(history: list[dict]) -> list[dict]:
+    return [{k: v for k, v in h.items() if k != "epoch_seconds"} for h in history]
+
+
+def final_metrics(metrics: dict) -> dict:
+    return {k: v for k, v in metrics.items() if k != "history"}
+
+
+def assert_same_weights(a: dict, b: dict) -> None:
+    assert a.keys() == b.keys()
+    for k in a:
+        assert torch.equal(a[k], b[k]), k
+
+
+def saved_state(run) -> dict:
+    return torch.load(run / "model.pt", weights_only=True)["state_dict"]
+
+
+@pytest.fixture(scope="module")
+def straight(prepared, tmp_path_factory):
+    """TINY trained for two epochs without a break."""
+    run = tmp_path_factory.mktemp("straight")
+    return run, train(prepared, run, TINY, device="cpu")
+
+
+# --- the tiny embedded run --------------------------------------------------------------------------------
+
+
+def test_tiny_run_lowers_the_loss(tiny_run):
+    history = json.loads((tiny_run / "metrics.json").read_text())["history"]
+    assert [h["epoch"] for h in history] == [1, 2]
+    assert all(math.isfinite(h["train_loss"]) and h["train_loss"] > 0 for h in history)
+    assert history[-1]["train_loss"] < history[0]["train_loss"]
+
+
+def test_tiny_run_beats_the_most_frequent_token_on_train(tiny_run, prepared):
+    metrics = json.loads((tiny_run / "metrics.json").read_text())
+    tokens, offsets = np.load(prepared / "train_tokens.npy"), np.load(prepared / "train_offsets.npy")
+    targets = load_split(prepared, "train", 32).targets().numpy()
+    assert metrics["train_accuracy_windows"] == len(targets)  # every train window was scored
+    most_frequent = NGram(1, tokens, offsets).predict([])
+    assert most_frequent == np.bincount(tokens).argmax()
+    baseline = float((targets == most_frequent).mean())
+    assert 0 < baseline < metrics["train_accuracy"]
+    assert metrics["test_accuracy"] > metrics["baselines"]["most_frequent"]
+
+
+def test_metrics_json(tiny_run, prepared):
+    m = json.loads((tiny_run / "metrics.json").read_text())
+    for key in ("train_accuracy", "val_accuracy", "test_accuracy", "test_top5_accuracy"):
+        assert 0 <= m[key] <= 1, key
+    assert m["test_top5_accuracy"] >= m["test_accuracy"]
+    for key in ("val_loss", "test_loss", "test_perplexity"):
+        assert math.isfinite(m[key]) and m[key] > 0, key
+    assert m["test_perplexity"] == pytest.approx(math.exp(m["test_loss"]))
+    assert m["val_loss"] == pytest.approx(m["history"][-1]["val_loss"])
+    assert set(m["baselines"]) == {"most_frequent", "bigram", "trigram"}
+    assert all(0 <= v <= 1 for v in m["baselines"].values())
+    assert m["baselines"]["trigram"] >= m["baselines"]["most_frequent"]
+    manifest = json.loads((prepared / "manifest.json").read_text())
+    assert m["vocab_size"] == manifest["vocab_size"] and m["data_hash"] == manifest["input_hash"]
+    assert m["test_windows"] == manifest["splits"]["test"]["windows"] and m["seq_len"] == 32
+
+    e = m["error_analysis"]
+    assert e["targets"] == m["test_windows"]
+    assert sum(e["predicted"]) == sum(e["true"]) == e["targets"]
+    assert e["predicted_share_G"] == pytest.approx(e["predicted"][e["classes"].index("G")] / e["targets"])
+    assert e["predicted_share_D"] == pytest.approx(e["predicted"][e["classes"].index("D")] / e["targets"])
+    assert 0 <= e["predicted_share_G"] + e["predicted_share_D"] <= 1
+
+
+def test_histogram_files(tiny_run):
+    hist = json.loads((tiny_run / "gd_histogram.json").read_text())
+    metrics = json.loads((tiny_run / "metrics.json").read_text())
+    assert hist == metrics["error_analysis"]
+    assert hist["classes"][-2:] == ["chord", "unknown"] and len(hist["classes"]) == 14
+    html_path = tiny_run / "gd_histogram.html"
+    html = html_path.read_text(encoding="utf-8")
+    assert html_path.stat().st_size > 1_000_000  # plotly.js is inside the file
+    assert "plotly.js v" in html
+    assert re.search(r"<script[^>]*\bsrc=", html) is None  # nothing is fetched from a CDN
+
+
+def test_tiny_run_checkpoint_and_model_load_with_weights_only(tiny_run, prepared):
+    ckpt = torch.load(tiny_run / "checkpoint.pt", weights_only=True)
+    assert ckpt["epoch"] == 2 and len(ckpt["history"]) == 2
+    model, saved = load_model(tiny_run)
+    assert isinstance(model, EmbedLSTM) and not model.training
+    assert saved["vocab"] == load_vocab(prepared)
+    assert saved["config"]["seq_len"] == 32
+    assert_same_weights(model.state_dict(), ckpt["model"])
+
+    # The loaded model reproduces the reported validation accuracy...
+    val = evaluate_split(model, load_split(prepared, "validation", 32))
+    reported = json.loads((tiny_run / "metrics.json").read_text())["val_accuracy"]
+    assert val["accuracy"] == pytest.approx(reported, abs=1.5 / val["windows"])  # one near-tie may flip
+    # ...and predicts after sequences of other lengths than the 32 it was trained on.
+    tokens = torch.from_numpy(np.load(prepared / "validation_tokens.npy")).long()
+    for length in (7, 150):
+        ids = torch.stack([tokens[:length], tokens[100:100 + length]])
+        with torch.inference_mode():
+            logits = NextToken(model)(ids)
+        assert logits.shape == (2, len(saved["vocab"])) and torch.isfinite(logits).all()
+
+
+# --- determinism and resume -------------------------------------------------------------------------------
+
+
+def test_training_changes_the_weights(straight, prepared):
+    run, _ = straight
+    torch.manual_seed(TINY.seed)
+    initial = build_model(asdict(TINY), len(load_vocab(prepared))).state_dict()
+    trained = saved_state(run)
+    assert all(torch.equal(initial[k], trained[k]) is False for k in initial)
+
+
+def test_same_seed_same_result(straight, prepared, tmp_path):
+    run, metrics = straight
+    again = train(prepared, tmp_path, TINY, device="cpu")
+    assert_same_weights(saved_state(run), saved_state(tmp_path))
+    assert final_metrics(again) == final_metrics(metrics)
+    assert without_timing(again["history"]) == without_timing(metrics["history"])
+
+
+def test_resume_after_a_stopped_run_equals_an_unbroken_run(straight, prepared, tmp_path):
+    run, metrics = straight
+
+    def stop_after_first(m):
+        if m["epoch"] == 1:
+            raise Stop
+
+    with pytest.raises(Stop):
+        train(prepared, tmp_path, TINY, device="cpu", on_epoch=stop_after_first)
+    assert not (tmp_path / "model.pt").exists()
+    assert torch.load(tmp_path / "checkpoint.pt", weights_only=True)["epoch"] == 1
+
+    seen = []
+    resumed = train(prepared, tmp_path, TINY, device="cpu", on_epoch=seen.append, resume=True)
+    assert [m["epoch"] for m in seen] == [2]  # epoch 1 is not trained again
+    assert_same_weights(saved_state(tmp_path), saved_state(run))
+    ckpt, ref = (torch.load(r / "checkpoint.pt", weights_only=True) for r in (tmp_path, run))
+    assert ckpt["epoch"] == ref["epoch"] == 2
+    assert_same_weights(ckpt["model"], ref["model"])
+    assert ckpt["optimizer"]["state"][0]["step"] == ref["optimizer"]["state"][0]["step"]
+    assert final_metrics(resumed) == final_metrics(metrics)
+    assert without_timing(resumed["history"]) == without_timing(metrics["history"])
+
+
+def test_resume_of_a_finished_run_trains_nothing_more(straight, prepared, tmp_path):
+    run, metrics = straight
+    import shutil
+
+    shutil.copytree(run, tmp_path, dirs_exist_ok=True)
+    seen = []
+    again = train(prepared, tmp_path, TINY, device="cpu", on_epoch=seen.append, resume=True)
+    assert seen == []
+    assert_same_weights(saved_state(tmp_path), saved_state(run))
+    assert without_timing(again["history"]) == without_timing(metrics["history"])
+
+
+def test_other_seed_other_weights(straight, prepared, tmp_path):
+    run, _ = straight
+    train(prepared, tmp_path, replace(TINY, seed=4, epochs=1), device="cpu")
+    other = saved_state(tmp_path)
+    assert not torch.equal(other["embed.weight"], saved_state(run)["embed.weight"])
+
+
+# --- bad configurations -----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("field, value", [("batch_size", 0), ("epochs", 0), ("seq_len", 0), ("hidden_sizes", []),
+                                          ("hidden_sizes", [16, 0]), ("model", "gru"), ("optimizer", "adam")])
+def test_bad_config_is_refused(field, value):
+    with pytest.raises(ValueError):
+        replace(TINY, **{field: value})
+
+
+def test_seq_len_longer_than_every_file(prepared, tmp_path):
+    with pytest.raises(ValueError, match="no training window"):
+        train(prepared, tmp_path, replace(TINY, seq_len=100_000), device="cpu")
