@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -25,6 +26,7 @@ class SweepParams:
 
 def validate(data_dir: str, space: str, n_trials: int, n_parallel: int, study_name: str, storage: str,
              experiment: str, seed: int) -> SweepParams:
+    storage = storage or os.environ.get("OPTUNA_STORAGE", "")  # the docker stack sets it on every worker
     if n_trials < 1:
         raise ValueError(f"n_trials must be at least 1, got {n_trials}")
     if n_parallel < 1:

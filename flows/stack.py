@@ -47,6 +47,7 @@ class Stack:
             "PREFECT_LOCAL_STORAGE_PATH": str(self.state / "prefect" / "results"),
             "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
             "PREFECT_WORKER_QUERY_SECONDS": env.get("PREFECT_WORKER_QUERY_SECONDS", "2"),
+            "PREFECT_FLOWS_HEARTBEAT_FREQUENCY": "30",  # drives the zombie automation of flows/deploy.py
             "MLFLOW_TRACKING_URI": self.mlflow_uri,
             "MAESTRO_LSTM_HOME": str(self.state),
             "PYTHONUNBUFFERED": "1",
@@ -79,10 +80,12 @@ class Stack:
                                       "--serve-artifacts", "--host", self.host, "--port", str(self.mlflow_port),
                                       "--workers", "1"])
 
-    def start_worker(self, name: str = "worker-0", extra_env: dict | None = None) -> int:
-        env = self.env() | (extra_env or {})
-        return self._spawn(name, [str(BIN / "prefect"), "worker", "start", "--pool", WORK_POOL, "--type",
-                                  "process", "--name", name], env)
+    def start_worker(self, name: str = "worker-0", limit: int | None = None) -> int:
+        """A process worker; its flow runs inherit MAESTRO_WORKER, which trials record in MLflow."""
+        argv = [str(BIN / "prefect"), "worker", "start", "--pool", WORK_POOL, "--type", "process", "--name", name]
+        if limit:
+            argv += ["--limit", str(limit)]
+        return self._spawn(name, argv, self.env() | {"MAESTRO_WORKER": name})
 
     def wait_ready(self, timeout: float = 120) -> None:
         wait_http(f"{self.prefect_api}/health", timeout, self.state / "logs" / "prefect-server.log")
@@ -92,13 +95,13 @@ class Stack:
         subprocess.run([str(BIN / "prefect"), "work-pool", "create", WORK_POOL, "--type", "process",
                         "--overwrite"], env=self.env(), check=True, capture_output=True)
 
-    def up(self, workers: int = 1) -> None:
+    def up(self, workers: int = 1, limit: int | None = None) -> None:
         self.start_prefect()
         self.start_mlflow()
         self.wait_ready()
         self.create_pool()
         for i in range(workers):
-            self.start_worker(f"worker-{i}")
+            self.start_worker(f"worker-{i}", limit)
 
     def stop(self, name: str, sig: int = signal.SIGTERM) -> None:
         pid_file = self.state / "pids" / f"{name}.pid"

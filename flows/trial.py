@@ -9,6 +9,7 @@ unreachable MLflow server; training resumes from the trial's last checkpoint.
 from __future__ import annotations
 
 import os
+import socket
 import tempfile
 from pathlib import Path
 
@@ -69,7 +70,7 @@ def log_results(metrics: dict, run_dir: Path) -> None:
     mlflow.log_artifact(str(run_dir / "metrics.json"))
 
 
-@flow(name="trial", retries=2, retry_delay_seconds=10, log_prints=True)
+@flow(name="trial", retries=3, retry_delay_seconds=[10, 30, 60], log_prints=True)
 def trial(study_name: str, trial_number: int, params: dict, space: str, prepared: str, mlflow_run_id: str,
           storage: str = "", seed: int = 0, slot: int = 0) -> dict:
     logger = get_run_logger()
@@ -93,7 +94,8 @@ def trial(study_name: str, trial_number: int, params: dict, space: str, prepared
             raise optuna.TrialPruned(f"pruned at epoch {m['epoch']} (val_accuracy {m['val_accuracy']:.4f})")
 
     with mlflow.start_run(run_id=mlflow_run_id), heartbeat(optuna_storage, frozen._trial_id):
-        mlflow.set_tags({"device": device, "prefect.trial_flow_run": _flow_run_id()})
+        mlflow.set_tags({"device": device, "prefect.trial_flow_run": _flow_run_id(),
+                         "worker": os.environ.get("MAESTRO_WORKER", socket.gethostname())})
         try:
             metrics = train(prepared, run_dir, cfg, device=device, on_epoch=on_epoch, resume=True)
         except optuna.TrialPruned as pruned:

@@ -25,11 +25,11 @@ def free_port() -> int:
 
 
 @contextmanager
-def running_stack(state: Path, workers: int = 1, mlflow_backend: str = ""):
+def running_stack(state: Path, workers: int = 1, mlflow_backend: str = "", limit: int | None = None):
     stack = Stack(state, prefect_port=free_port(), mlflow_port=free_port(), mlflow_backend=mlflow_backend)
     # The embedded MIDI files are built once per machine; everything else is this stack's own.
     try:
-        stack.up(workers)
+        stack.up(workers, limit)
         subprocess.run([str(BIN / "python"), "-m", "flows.deploy"], env=stack.env(), cwd=REPO, check=True,
                        capture_output=True)
         yield stack
@@ -42,14 +42,37 @@ def prefect(stack: Stack, *args: str, timeout: float = 900) -> subprocess.Comple
                           text=True, timeout=timeout)
 
 
-def run_sweep(stack: Stack, timeout: float = 900, **params) -> dict:
-    """`prefect deployment run study/sweep --watch` as a user runs it; returns the flow run as JSON."""
+def sweep_argv(**params) -> list[str]:
     argv = ["deployment", "run", "study/sweep", "--watch"]
     for key, value in params.items():
         argv += ["-p", f"{key}={value}"]
-    out = prefect(stack, *argv, timeout=timeout)
+    return argv
+
+
+def run_sweep(stack: Stack, timeout: float = 900, **params) -> dict:
+    """`prefect deployment run study/sweep --watch` as a user runs it; returns the flow run as JSON."""
+    out = prefect(stack, *sweep_argv(**params), timeout=timeout)
     run_id = next(line.split("UUID:")[1].strip() for line in out.stdout.splitlines() if "UUID:" in line)
     return flow_run(stack, run_id) | {"cli_returncode": out.returncode, "cli_output": out.stdout + out.stderr}
+
+
+def start_sweep(stack: Stack, **params) -> subprocess.Popen:
+    """The same, in the background, for tests that break things while it runs."""
+    return subprocess.Popen([str(BIN / "prefect"), *sweep_argv(**params)], env=stack.env(), cwd=REPO,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+
+
+def pids_of_flow_run(flow_run_id: str) -> list[int]:
+    """The processes running a flow run: the process worker sets PREFECT__FLOW_RUN_ID in their environment."""
+    needle = f"PREFECT__FLOW_RUN_ID={flow_run_id}".encode()
+    pids = []
+    for environ in Path("/proc").glob("[0-9]*/environ"):
+        try:
+            if needle in environ.read_bytes().split(b"\0"):
+                pids.append(int(environ.parent.name))
+        except OSError:
+            continue
+    return pids
 
 
 def flow_run(stack: Stack, run_id: str) -> dict:
@@ -60,7 +83,10 @@ def flow_run(stack: Stack, run_id: str) -> dict:
             "        fr = await c.read_flow_run(i)\n"
             "        from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId\n"
             "        trs = await c.read_task_runs(flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[fr.id])))\n"
+            "        from prefect.client.schemas.filters import LogFilter, LogFilterFlowRunId\n"
+            "        logs = await c.read_logs(log_filter=LogFilter(flow_run_id=LogFilterFlowRunId(any_=[fr.id])))\n"
             "        print(json.dumps({'id': str(fr.id), 'state': fr.state.name, 'message': fr.state.message,\n"
+            "               'run_count': fr.run_count, 'logs': '\\n'.join(l.message for l in logs),\n"
             "               'task_runs': {t.name: t.state.name for t in trs}}))\n"
             "asyncio.run(main(sys.argv[1]))\n")
     out = subprocess.run([str(BIN / "python"), "-c", code, run_id], env=stack.env(), capture_output=True, text=True,

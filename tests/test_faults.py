@@ -1,0 +1,162 @@
+"""Several workers and faults, each with real processes: a PostgreSQL server (Optuna and MLflow
+backends), a Prefect server, an MLflow server and three process workers on the `gpu` pool."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import time
+
+import optuna
+import pytest
+from mlflow.tracking import MlflowClient
+from optuna.trial import TrialState
+from pg import postgres_server, require_postgres
+from stack import BIN, REPO, flow_run, pids_of_flow_run, prefect, run_sweep, running_stack, start_sweep
+
+pytestmark = pytest.mark.e2e
+
+
+@pytest.fixture(scope="module")
+def pg(tmp_path_factory):
+    require_postgres()
+    with postgres_server(tmp_path_factory.mktemp("pg")) as server:
+        yield server
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory, embedded_dir, pg):
+    # limit 1 a worker: the sweep holds one, so trials must spread over the other two
+    with running_stack(tmp_path_factory.mktemp("state"), workers=3, limit=1,
+                       mlflow_backend=pg.create_database("mlflow", driver="psycopg2")) as s:
+        yield s
+
+
+@pytest.fixture(scope="module")
+def optuna_url(pg):
+    return pg.create_database("optuna", driver="psycopg2")
+
+
+def runs_of(stack, study: str):
+    c = MlflowClient(stack.mlflow_uri)
+    exp = c.get_experiment_by_name("maestro-lstm")
+    return [r for r in c.search_runs([exp.experiment_id], f"tags.`maestro.study` = '{study}'")
+            if r.data.tags.get("mlflow.parentRunId")]
+
+
+def wait_for(predicate, timeout: float, what: str):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if value := predicate():
+            return value
+        time.sleep(2)
+    raise TimeoutError(f"waited {timeout:.0f}s for {what}")
+
+
+def trial_in_training(stack, study: str, min_age: float = 35):
+    """A trial run that has logged an epoch and lived long enough to have sent a Prefect heartbeat."""
+    c = MlflowClient(stack.mlflow_uri)
+    for run in runs_of(stack, study):
+        if run.info.status == "RUNNING" and c.get_metric_history(run.info.run_id, "val_accuracy"):
+            if time.time() - run.info.start_time / 1000 > min_age:
+                return run
+    return None
+
+
+def test_two_workers_share_the_study_on_postgresql(stack, optuna_url):
+    done = run_sweep(stack, space="smoke", n_trials=2, n_parallel=2, study_name="pg-parallel", storage=optuna_url)
+    assert done["state"] == "Completed", done["cli_output"][-3000:]
+    study = optuna.load_study(study_name="pg-parallel", storage=optuna_url)
+    assert len([t for t in study.trials if t.state in (TrialState.COMPLETE, TrialState.PRUNED)]) == 2
+    workers = {r.data.tags["worker"] for r in runs_of(stack, "pg-parallel")}
+    assert len(workers) == 2, workers
+
+
+def test_worker_killed_mid_trial(stack, optuna_url):
+    sweep = start_sweep(stack, space="smoke", n_trials=2, study_name="kill-worker", storage=optuna_url)
+    victim = wait_for(lambda: trial_in_training(stack, "kill-worker"), 400, "a trial in training")
+    worker, flow_run_id = victim.data.tags["worker"], victim.data.tags["prefect.trial_flow_run"]
+    pids = pids_of_flow_run(flow_run_id)
+    assert pids
+    stack.stop(worker, signal.SIGKILL)  # the worker and, by pid, the trial it ran: a machine that died
+    for pid in pids:
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+    stack.start_worker(f"{worker}-replacement", limit=1)
+    out, _ = sweep.communicate(timeout=900)
+    assert sweep.returncode == 0, out[-3000:]
+
+    killed = flow_run(stack, flow_run_id)
+    assert killed["state"] == "Crashed"  # by the zombie automation: its heartbeats stopped
+    study = optuna.load_study(study_name="kill-worker", storage=optuna_url)
+    assert len([t for t in study.trials if t.state in (TrialState.COMPLETE, TrialState.PRUNED)]) == 2
+    lost = [t for t in study.trials if t.user_attrs.get("mlflow_run_id") == victim.info.run_id]
+    assert len(lost) == 1 and lost[0].state == TrialState.FAIL and "Crashed" in lost[0].user_attrs["fail_reason"]
+    status = {r.info.run_id: r.info.status for r in runs_of(stack, "kill-worker")}
+    assert status[victim.info.run_id] == "FAILED"
+    assert "RUNNING" not in status.values()
+
+
+def test_sweep_killed_and_started_again_continues(stack, optuna_url):
+    name = "kill-sweep"
+    sweep = start_sweep(stack, space="smoke", n_trials=3, study_name=name, storage=optuna_url)
+    wait_for(lambda: any(t.state == TrialState.COMPLETE
+                         for t in optuna.load_study(study_name=name, storage=optuna_url).trials), 600, "a finished trial")
+    in_flight = wait_for(lambda: trial_in_training(stack, name, min_age=0), 300, "the next trial training")
+    parent = MlflowClient(stack.mlflow_uri).search_runs(
+        [in_flight.info.experiment_id], f"tags.`maestro.study` = '{name}' and tags.`maestro.role` = 'sweep'")[0]
+    # the sweep and the trial it was waiting for die together
+    for fr in (parent.data.tags["prefect.flow_run_id"], in_flight.data.tags["prefect.trial_flow_run"]):
+        for pid in pids_of_flow_run(fr):
+            os.kill(pid, signal.SIGKILL)
+    sweep.wait(timeout=60)
+
+    again = run_sweep(stack, space="smoke", n_trials=3, study_name=name, storage=optuna_url)
+    assert again["state"] == "Completed", again["cli_output"][-3000:]
+    assert [s for n, s in again["task_runs"].items() if n.startswith("prepare")] == ["Cached"]
+    study = optuna.load_study(study_name=name, storage=optuna_url)
+    assert len([t for t in study.trials if t.state in (TrialState.COMPLETE, TrialState.PRUNED)]) == 3
+    numbers = [t.number for t in study.trials]
+    assert len(numbers) == len(set(numbers))
+    runs = runs_of(stack, name)
+    assert sorted(int(r.data.tags["optuna.trial_number"]) for r in runs) == sorted(numbers)  # one run each
+    assert "RUNNING" not in {r.info.status for r in runs}
+    orphan = next(t for t in study.trials if t.user_attrs.get("mlflow_run_id") == in_flight.info.run_id)
+    assert orphan.state == TrialState.FAIL and "sweep stopped" in orphan.user_attrs["fail_reason"]
+
+
+def test_unreachable_mlflow_server_is_retried(stack, optuna_url, monkeypatch):
+    """The trial flow fails with a clear error while MLflow is down and Prefect retries it."""
+    from flows import tracking
+    from flows.space import load_space
+
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", stack.mlflow_uri)
+    space = load_space("smoke")
+    study = optuna.create_study(study_name="mlflow-down", storage=optuna_url, direction="maximize")
+    trial = study.ask(space.distributions)
+    parent = tracking.sweep_run("maestro-lstm", "mlflow-down", {}, {})
+    run_id = tracking.trial_run("maestro-lstm", parent, "mlflow-down", trial.number, trial.params)
+    prepared = subprocess.run([str(BIN / "python"), "-c", "from flows.preprocess import prepare_data; "
+                               "print(prepare_data(None))"], env=stack.env(), cwd=REPO, capture_output=True,
+                              text=True, check=True).stdout.strip().splitlines()[-1]
+
+    stack.stop("mlflow-server")
+
+    submitted = prefect(stack, "deployment", "run", "trial/run", "--params", json.dumps(dict(
+        study_name="mlflow-down", trial_number=trial.number, params=trial.params, space="smoke", prepared=prepared,
+        mlflow_run_id=run_id, storage=optuna_url)))
+    flow_run_id = next(line.split("UUID:")[1].strip() for line in submitted.stdout.splitlines() if "UUID:" in line)
+    wait_for(lambda: flow_run(stack, flow_run_id)["state"] == "AwaitingRetry", 300, "the first attempt to fail")
+    stack.start_mlflow()
+    stack.wait_ready()
+    final = wait_for(lambda: (r := flow_run(stack, flow_run_id))["state"] in ("Completed", "Failed", "Crashed")
+                     and r, 600, "the retried trial")
+    assert final["state"] == "Completed", final["logs"][-3000:]
+    assert final["run_count"] >= 2
+    assert "MLflow tracking server" in final["logs"] and "unreachable" in final["logs"]
+    assert optuna.load_study(study_name="mlflow-down", storage=optuna_url).trials[0].state == TrialState.COMPLETE
+    assert MlflowClient(stack.mlflow_uri).get_run(run_id).info.status == "FINISHED"
