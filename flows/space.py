@@ -42,6 +42,8 @@ class Space:
             return optuna.pruners.MedianPruner(**cfg)
         if kind == "hyperband":
             return optuna.pruners.HyperbandPruner(**cfg)
+        if kind == "threshold":
+            return optuna.pruners.ThresholdPruner(**cfg)
         if kind == "none":
             return optuna.pruners.NopPruner()
         raise ValueError(f"{self.path.name}: unknown pruner type {kind!r}")

@@ -21,14 +21,16 @@ from mlflow.models import ModelSignature
 from mlflow.types import Schema, TensorSpec
 from prefect import flow, get_run_logger
 
+from lstm.checkpoint import load_model
 from lstm.export import exportable
+from lstm.generate import sample_report
 from lstm.models import NextToken
 from lstm.train import TrainConfig, train
 
 from .settings import state_dir
 from .space import load_space
 from .storage import heartbeat, make_storage
-from .tracking import check_reachable, close_run
+from .tracking import check_reachable
 
 FINAL_METRICS = ("train_accuracy", "val_accuracy", "val_loss", "test_accuracy", "test_top5_accuracy",
                  "test_loss", "test_perplexity")
@@ -70,7 +72,7 @@ def log_results(metrics: dict, run_dir: Path) -> None:
     mlflow.log_artifact(str(run_dir / "metrics.json"))
 
 
-@flow(name="trial", retries=3, retry_delay_seconds=[10, 30, 60], log_prints=True)
+@flow(name="trial", retries=3, retry_delay_seconds=20, log_prints=True)
 def trial(study_name: str, trial_number: int, params: dict, space: str, prepared: str, mlflow_run_id: str,
           storage: str = "", seed: int = 0, slot: int = 0) -> dict:
     logger = get_run_logger()
@@ -102,11 +104,11 @@ def trial(study_name: str, trial_number: int, params: dict, space: str, prepared
             logger.info("%s", pruned)
             mlflow.set_tags({"optuna.state": "PRUNED", "pruned_reason": str(pruned)})
             study.tell(trial_number, state=optuna.trial.TrialState.PRUNED)
-            close_run(mlflow_run_id, "KILLED")
+            mlflow.end_run("KILLED")  # ends the active run: leaving the `with` would mark it FINISHED
             return {"state": "PRUNED"}
         except Exception as exc:
-            close_run(mlflow_run_id, "FAILED", f"{type(exc).__name__}: {exc}")
-            raise
+            mlflow.set_tag("failure_reason", f"{type(exc).__name__}: {exc}"[:5000])
+            raise  # the `with` ends the run FAILED; Prefect retries the flow
         log_results(metrics, run_dir)
         model_uri = _log_model_and_music(run_dir, Path(prepared), cfg.seed)
         live.set_user_attr("model_uri", model_uri)
@@ -117,16 +119,13 @@ def trial(study_name: str, trial_number: int, params: dict, space: str, prepared
 
 
 def _log_model_and_music(run_dir: Path, prepared: Path, seed: int) -> str:
-    from lstm.checkpoint import load_model
-
+    """The model, then music sampled from it and measured against the test split (issue: accuracy alone
+    does not say whether a model makes music)."""
     model, saved = load_model(run_dir, "cpu")
     uri = log_model(model, run_dir, len(saved["vocab"]))
-    try:
-        from lstm.generate import sample_report
-    except ImportError:  # generation not installed in this build
-        return uri
     with tempfile.TemporaryDirectory() as tmp:
-        music = sample_report(model, saved["vocab"], prepared, Path(tmp), seed=seed)
+        music = sample_report(model, saved["vocab"], prepared, Path(tmp), seed=seed,
+                              seq_len=saved["config"]["seq_len"])
         mlflow.log_metrics(music)
         mlflow.log_artifacts(tmp, "music")
     return uri

@@ -36,15 +36,18 @@ class Split:
 
 
 def window_starts(offsets: np.ndarray, seq_len: int) -> np.ndarray:
-    """Every start whose window and target lie inside one file."""
-    lengths = np.diff(offsets)
-    counts = np.clip(lengths - seq_len, 0, None)
-    total = int(counts.sum())
+    """Every start whose window and target lie inside one file.
+
+    Filled file by file into one preallocated array, so the peak is the result itself (4 bytes a
+    token while the split has fewer than 2**31 tokens), not several temporaries of its size."""
+    counts = np.clip(np.diff(offsets) - seq_len, 0, None)
     dtype = np.int32 if offsets[-1] < 2**31 else np.int64
-    # start of each file repeated per window, plus the window's position inside its file
-    file_start = np.repeat(offsets[:-1], counts).astype(dtype)
-    first = np.repeat(np.cumsum(counts) - counts, counts)
-    return file_start + (np.arange(total, dtype=dtype) - first.astype(dtype))
+    starts = np.empty(int(counts.sum()), dtype=dtype)
+    pos = 0
+    for first, count in zip(offsets[:-1].tolist(), counts.tolist()):
+        starts[pos:pos + count] = np.arange(first, first + count, dtype=dtype)
+        pos += count
+    return starts
 
 
 def load_vocab(data: str | Path) -> list[str]:

@@ -15,16 +15,9 @@ import torch
 from lstm.cli import COMMANDS, main
 
 LSTM = [sys.executable, "-m", "lstm"]
-ENV = {**os.environ, "OMP_NUM_THREADS": "1"}  # see one_thread
+ENV = {**os.environ, "OMP_NUM_THREADS": "1"}  # tiny models: one thread beats two busy cores (tests/conftest.py)
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """Tiny models: one thread is much faster than two busy cores meeting at an OpenMP barrier every LSTM step."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 def run_lstm(*args, timeout=300) -> subprocess.CompletedProcess:

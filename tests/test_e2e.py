@@ -3,11 +3,15 @@ MLflow server, then assertions on what MLflow, Optuna and Prefect hold."""
 
 from __future__ import annotations
 
+import subprocess
+
 import optuna
 import pytest
 import torch
 from mlflow.tracking import MlflowClient
-from stack import run_sweep, running_stack
+from music21 import converter
+
+from stack import BIN, REPO, run_sweep, running_stack
 
 pytestmark = pytest.mark.e2e
 STUDY = "e2e-smoke"
@@ -98,6 +102,26 @@ def test_second_sweep_hits_the_cache_and_continues_the_study(stack, first_sweep,
     assert sorted(t.number for t in study.trials) == list(range(len(study.trials)))
 
 
+def test_a_pruned_trial_ends_killed_and_tagged(stack, first_sweep, tmp_path):
+    """A space whose pruner stops every trial after its first epoch: PRUNED in Optuna, KILLED in MLflow."""
+    import yaml
+
+    from flows.space import load_space
+
+    doc = yaml.safe_load(load_space("smoke").path.read_text())
+    doc["pruner"] = {"type": "threshold", "lower": 1.01, "n_warmup_steps": 0}
+    space = tmp_path / "always-prune.yaml"
+    space.write_text(yaml.safe_dump(doc))
+    done = run_sweep(stack, space=str(space), n_trials=1, study_name="e2e-pruned")
+    assert done["state"] == "Completed", done["cli_output"][-3000:]
+    c = mlflow_client(stack)
+    exp = c.get_experiment_by_name("maestro-lstm")
+    runs = c.search_runs([exp.experiment_id], "tags.`maestro.study` = 'e2e-pruned' and tags.`optuna.trial_number` = '0'")
+    assert len(runs) == 1
+    assert runs[0].info.status == "KILLED" and runs[0].data.tags["optuna.state"] == "PRUNED"
+    assert len(c.get_metric_history(runs[0].info.run_id, "val_accuracy")) == 1  # stopped after one epoch
+
+
 @pytest.mark.parametrize("params, reason", [
     ({"n_trials": -1}, "n_trials must be at least 1"),
     ({"space": "no-such-space"}, "unknown search space"),
@@ -111,3 +135,15 @@ def test_invalid_parameters_fail_before_training(stack, first_sweep, params, rea
     assert reason in (bad["message"] or "") or reason in bad["cli_output"]
     assert not any(name.startswith("prepare") for name in bad["task_runs"])
     assert len(study_runs(stack)) == before
+
+
+def test_generate_from_the_champion(stack, first_sweep, tmp_path):
+    """`lstm generate --model models:/maestro-lstm@champion` against the real MLflow server."""
+    prepared = next((stack.state / "prepared").iterdir())
+    out = tmp_path / "piece.mid"
+    done = subprocess.run([str(BIN / "lstm"), "generate", "--model", "models:/maestro-lstm@champion", "--data",
+                           str(prepared), "--out", str(out), "--length", "40", "--seed", "3"],
+                          env=stack.env(), cwd=REPO, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert len(converter.parse(out).flatten().notes) == 40
+    assert (tmp_path / "piece_pianoroll.html").is_file()

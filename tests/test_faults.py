@@ -13,6 +13,7 @@ import optuna
 import pytest
 from mlflow.tracking import MlflowClient
 from optuna.trial import TrialState
+
 from pg import postgres_server, require_postgres
 from stack import BIN, REPO, flow_run, pids_of_flow_run, prefect, run_sweep, running_stack, start_sweep
 
@@ -53,6 +54,15 @@ def wait_for(predicate, timeout: float, what: str):
             return value
         time.sleep(2)
     raise TimeoutError(f"waited {timeout:.0f}s for {what}")
+
+
+def completed(study: str, url: str) -> int:
+    """Completed trials of a study, 0 while the sweep has not created it yet."""
+    try:
+        trials = optuna.load_study(study_name=study, storage=url).trials
+    except KeyError:
+        return 0
+    return sum(t.state == TrialState.COMPLETE for t in trials)
 
 
 def trial_in_training(stack, study: str, min_age: float = 35):
@@ -104,8 +114,7 @@ def test_worker_killed_mid_trial(stack, optuna_url):
 def test_sweep_killed_and_started_again_continues(stack, optuna_url):
     name = "kill-sweep"
     sweep = start_sweep(stack, space="smoke", n_trials=3, study_name=name, storage=optuna_url)
-    wait_for(lambda: any(t.state == TrialState.COMPLETE
-                         for t in optuna.load_study(study_name=name, storage=optuna_url).trials), 600, "a finished trial")
+    wait_for(lambda: completed(name, optuna_url), 600, "a finished trial")
     in_flight = wait_for(lambda: trial_in_training(stack, name, min_age=0), 300, "the next trial training")
     parent = MlflowClient(stack.mlflow_uri).search_runs(
         [in_flight.info.experiment_id], f"tags.`maestro.study` = '{name}' and tags.`maestro.role` = 'sweep'")[0]

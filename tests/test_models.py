@@ -12,13 +12,6 @@ from lstm.models import EmbedLSTM, NextToken, SeedLSTM, build_model
 SEED_BASE = 5_388_544  # three LSTMs of 512 on a 1-float input, plus Linear 512 -> 256
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """Tiny models: one thread is much faster than two busy cores meeting at an OpenMP barrier every LSTM step."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 def trainable(model: nn.Module) -> int:

@@ -7,6 +7,7 @@ import stat
 import time
 
 import pytest
+
 from pg import PostgresNotFound, find_bindir, port_open, postgres_server, require_postgres
 
 

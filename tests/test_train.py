@@ -23,13 +23,6 @@ TINY = TrainConfig(model="embed", hidden_sizes=[16], embed_dim=8, batch_size=32,
                    windows_per_epoch=128, eval_windows=64, seed=3)
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """Tiny models: one thread is much faster than two busy cores meeting at an OpenMP barrier every LSTM step."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 class Stop(Exception):
