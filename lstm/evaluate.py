@@ -7,7 +7,6 @@ A target is the token at position >= seq_len of a file, predicted from the seq_l
 from __future__ import annotations
 
 import math
-from contextlib import nullcontext
 from pathlib import Path
 
 import numpy as np
@@ -17,6 +16,7 @@ from torch.nn import functional as F
 
 from .baselines import baseline_accuracies
 from .errors import class_histograms, write_histogram
+from .precision import amp_context
 from .windows import Split, load_manifest, load_split, load_vocab
 
 TRAIN_EVAL_WINDOWS = 100_000  # train accuracy on an evenly spaced subset past this
@@ -28,11 +28,10 @@ def evaluate_split(model: nn.Module, split: Split, batch_size: int = 512, max_wi
     starts = split.starts
     if max_windows and len(starts) > max_windows:
         starts = starts[torch.linspace(0, len(starts) - 1, max_windows, device=dev).long()]
-    amp = torch.autocast("cuda", dtype=torch.bfloat16) if dev.type == "cuda" else nullcontext()
     was_training = model.training
     model.eval()
     loss, hit1, hit5, preds = torch.zeros((), device=dev), 0, 0, []
-    with torch.inference_mode(), amp:
+    with torch.inference_mode(), amp_context(dev):
         for idx in starts.split(batch_size):
             batch = split.batch(idx)
             logits = model.next_logits(batch[:, :-1]).float()

@@ -168,7 +168,7 @@ def score_rhythm(score, source: str = "") -> Rhythm:
 def _midi_rhythm(path: str, mtime: float) -> Rhythm:
     from music21 import converter
 
-    return score_rhythm(converter.parse(path, format="midi"), path)
+    return score_rhythm(converter.parse(path, format="midi", forceSource=True), path)
 
 
 def midi_rhythm(path: str | Path) -> Rhythm:

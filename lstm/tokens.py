@@ -54,7 +54,7 @@ def midi_tokens(path: str | Path) -> list[str]:
         raise TokenizeError("not a MIDI file (no MThd header)")
     _check_chunks(data)
     try:
-        score = converter.parse(path, format="midi")
+        score = converter.parse(path, format="midi", forceSource=True)  # no pickle cache: ours is per file
     except Exception as exc:  # music21 raises many types for damaged files
         raise TokenizeError(f"unreadable MIDI: {type(exc).__name__}: {_one_line(exc)}") from None
     tokens = stream_tokens(score)

@@ -10,7 +10,6 @@ import json
 import math
 import time
 from collections.abc import Callable
-from contextlib import nullcontext
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -22,6 +21,7 @@ from tqdm import tqdm
 from .checkpoint import atomic_save, save_model
 from .evaluate import evaluate_split
 from .models import build_model
+from .precision import amp_context, make_scaler
 from .windows import load_manifest, load_split, load_vocab
 
 
@@ -76,6 +76,20 @@ def make_optimizer(cfg: TrainConfig, model: nn.Module) -> torch.optim.Optimizer:
     return torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
 
 
+def train_step(model: nn.Module, opt: torch.optim.Optimizer, scaler: torch.amp.GradScaler,
+               batch: torch.Tensor) -> torch.Tensor:
+    """One optimizer step; returns the loss on the device (no host sync)."""
+    with amp_context(batch.device):
+        loss = loss_on(model, batch)
+    opt.zero_grad(set_to_none=True)
+    scaler.scale(loss).backward()
+    scaler.unscale_(opt)
+    nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+    scaler.step(opt)
+    scaler.update()
+    return loss.detach()
+
+
 def loss_on(model: nn.Module, batch: torch.Tensor) -> torch.Tensor:
     inputs, targets = batch[:, :-1], batch[:, 1:]
     logits = model(inputs)
@@ -101,16 +115,17 @@ def train(data: str | Path, run: str | Path, cfg: TrainConfig, device: str = "au
     torch.manual_seed(cfg.seed)
     model = build_model(asdict(cfg), len(vocab)).to(dev)
     opt = make_optimizer(cfg, model)
+    scaler = make_scaler(dev)
     history, start_epoch = [], 1
     ckpt = run / "checkpoint.pt"
     if resume and ckpt.is_file():
         saved = torch.load(ckpt, map_location=dev, weights_only=True)
         model.load_state_dict(saved["model"])
         opt.load_state_dict(saved["optimizer"])
+        scaler.load_state_dict(saved.get("scaler", {}))
         history, start_epoch = saved["history"], saved["epoch"] + 1
     (run / "config.json").write_text(json.dumps(asdict(cfg), indent=2))
 
-    amp = dict(device_type="cuda", dtype=torch.bfloat16) if dev.type == "cuda" else None
     per_epoch = cfg.windows_per_epoch or len(train_split)
     for epoch in range(start_epoch, cfg.epochs + 1):
         t0 = time.perf_counter()
@@ -122,14 +137,8 @@ def train(data: str | Path, run: str | Path, cfg: TrainConfig, device: str = "au
         bar = tqdm(order.split(cfg.batch_size), desc=f"epoch {epoch}/{cfg.epochs}", unit="batch", disable=None,
                    leave=False)
         for idx in bar:
-            batch = train_split.batch(train_split.starts[idx])
-            with torch.autocast(**amp) if amp else nullcontext():
-                loss = loss_on(model, batch)
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-            opt.step()
-            total += loss.detach() * len(idx)
+            loss = train_step(model, opt, scaler, train_split.batch(train_split.starts[idx]))
+            total += loss * len(idx)
             count += len(idx)
         val = evaluate_split(model, val_split, cfg.batch_size * 4, max_windows=cfg.eval_windows)
         metrics = {"epoch": epoch, "train_loss": float(total) / max(count, 1), "val_loss": val["loss"],
@@ -137,7 +146,8 @@ def train(data: str | Path, run: str | Path, cfg: TrainConfig, device: str = "au
         if not math.isfinite(metrics["train_loss"]):
             raise FloatingPointError(f"training diverged at epoch {epoch} (loss {metrics['train_loss']})")
         history.append(metrics)
-        atomic_save({"model": model.state_dict(), "optimizer": opt.state_dict(), "epoch": epoch,
+        atomic_save({"model": model.state_dict(), "optimizer": opt.state_dict(), "scaler": scaler.state_dict(),
+                     "epoch": epoch,
                      "history": history}, ckpt)
         if on_epoch:
             on_epoch(metrics)
