@@ -36,6 +36,20 @@ def stack(tmp_path_factory, embedded_dir, pg):
 
 
 @pytest.fixture(scope="module")
+def slow_space(tmp_path_factory) -> str:
+    """`smoke` with ten epochs a trial, so a trial is surely still training when a test breaks things."""
+    import yaml
+
+    from flows.space import load_space
+
+    doc = yaml.safe_load(load_space("smoke").path.read_text())
+    doc["search"]["epochs"] = [10]
+    path = tmp_path_factory.mktemp("spaces") / "slow-smoke.yaml"
+    path.write_text(yaml.safe_dump(doc))
+    return str(path)
+
+
+@pytest.fixture(scope="module")
 def optuna_url(pg):
     return pg.create_database("optuna", driver="psycopg2")
 
@@ -84,8 +98,8 @@ def test_two_workers_share_the_study_on_postgresql(stack, optuna_url):
     assert len(workers) == 2, workers
 
 
-def test_worker_killed_mid_trial(stack, optuna_url):
-    sweep = start_sweep(stack, space="smoke", n_trials=2, study_name="kill-worker", storage=optuna_url)
+def test_worker_killed_mid_trial(stack, optuna_url, slow_space):
+    sweep = start_sweep(stack, space=slow_space, n_trials=2, study_name="kill-worker", storage=optuna_url)
     victim = wait_for(lambda: trial_in_training(stack, "kill-worker"), 400, "a trial in training")
     worker, flow_run_id = victim.data.tags["worker"], victim.data.tags["prefect.trial_flow_run"]
     pids = pids_of_flow_run(flow_run_id)
@@ -111,9 +125,9 @@ def test_worker_killed_mid_trial(stack, optuna_url):
     assert "RUNNING" not in status.values()
 
 
-def test_sweep_killed_and_started_again_continues(stack, optuna_url):
+def test_sweep_killed_and_started_again_continues(stack, optuna_url, slow_space):
     name = "kill-sweep"
-    sweep = start_sweep(stack, space="smoke", n_trials=3, study_name=name, storage=optuna_url)
+    sweep = start_sweep(stack, space=slow_space, n_trials=3, study_name=name, storage=optuna_url)
     wait_for(lambda: completed(name, optuna_url), 600, "a finished trial")
     in_flight = wait_for(lambda: trial_in_training(stack, name, min_age=0), 300, "the next trial training")
     parent = MlflowClient(stack.mlflow_uri).search_runs(
@@ -124,6 +138,7 @@ def test_sweep_killed_and_started_again_continues(stack, optuna_url):
             os.kill(pid, signal.SIGKILL)
     sweep.wait(timeout=60)
 
+    # the quick space for the rest: the study continues whatever the ranges
     again = run_sweep(stack, space="smoke", n_trials=3, study_name=name, storage=optuna_url)
     assert again["state"] == "Completed", again["cli_output"][-3000:]
     assert [s for n, s in again["task_runs"].items() if n.startswith("prepare")] == ["Cached"]
