@@ -111,6 +111,11 @@ def study(data_dir: str = "", space: str = "smoke", n_trials: int = 4, n_paralle
 
     opt = optuna.create_study(study_name=p.study_name, storage=make_storage(p.storage), direction="maximize",
                               pruner=p.space.pruner(), load_if_exists=True)
+    searched = opt.user_attrs.get("space")
+    if searched and searched != p.space.name:
+        raise ValueError(f"study {p.study_name} was searched with space {searched!r}: continue it with "
+                         f"space={searched} or choose another study_name")
+    opt.set_user_attr("space", p.space.name)
     # Seeded, and offset by the trials already there so a continued study does not replay its start.
     opt.sampler = optuna.samplers.TPESampler(seed=p.seed + len(opt.trials))
     close_orphans(opt, logger)

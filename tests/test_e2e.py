@@ -102,6 +102,14 @@ def test_second_sweep_hits_the_cache_and_continues_the_study(stack, first_sweep,
     assert sorted(t.number for t in study.trials) == list(range(len(study.trials)))
 
 
+def test_continuing_a_study_with_another_space_is_refused(stack, first_sweep):
+    before = len(study_runs(stack))
+    other = run_sweep(stack, space="seed", n_trials=3, study_name=STUDY)
+    assert other["state"] == "Failed"
+    assert "was searched with space 'smoke'" in (other["message"] or "") + other["cli_output"]
+    assert len(study_runs(stack)) == before
+
+
 def test_a_pruned_trial_ends_killed_and_tagged(stack, first_sweep, tmp_path):
     """A space whose pruner stops every trial after its first epoch: PRUNED in Optuna, KILLED in MLflow."""
     import yaml

@@ -37,13 +37,14 @@ def stack(tmp_path_factory, embedded_dir, pg):
 
 @pytest.fixture(scope="module")
 def slow_space(tmp_path_factory) -> str:
-    """`smoke` with ten epochs a trial, so a trial is surely still training when a test breaks things."""
+    """`smoke` with ten short epochs a trial, so a trial is surely still training when a test breaks things."""
     import yaml
 
     from flows.space import load_space
 
     doc = yaml.safe_load(load_space("smoke").path.read_text())
     doc["search"]["epochs"] = [10]
+    doc["fixed"]["windows_per_epoch"] = 4096
     path = tmp_path_factory.mktemp("spaces") / "slow-smoke.yaml"
     path.write_text(yaml.safe_dump(doc))
     return str(path)
@@ -138,8 +139,7 @@ def test_sweep_killed_and_started_again_continues(stack, optuna_url, slow_space)
             os.kill(pid, signal.SIGKILL)
     sweep.wait(timeout=60)
 
-    # the quick space for the rest: the study continues whatever the ranges
-    again = run_sweep(stack, space="smoke", n_trials=3, study_name=name, storage=optuna_url)
+    again = run_sweep(stack, space=slow_space, n_trials=3, study_name=name, storage=optuna_url)
     assert again["state"] == "Completed", again["cli_output"][-3000:]
     assert [s for n, s in again["task_runs"].items() if n.startswith("prepare")] == ["Cached"]
     study = optuna.load_study(study_name=name, storage=optuna_url)
