@@ -15,16 +15,14 @@ from lstm.checkpoint import load_model
 from lstm.cli import main
 from lstm.generate import (
     UNKNOWN_ID,
-    build_events,
     generate_piece,
-    midi_rhythm,
     next_ids,
     prompts_from_test,
     sample_ids,
     sample_report,
-    token_pitches,
 )
 from lstm.music_metrics import METRIC_NAMES
+from lstm.render import build_events, midi_rhythm, token_pitches
 from lstm.tokens import UNKNOWN, midi_tokens
 
 
@@ -150,7 +148,7 @@ def test_chord_voicing_and_bar_lines():
     assert token_pitches("11.2.5") == (71, 74, 77)
     assert token_pitches("0") == (60, 72)  # one pitch class: an octave
     assert token_pitches("E-4") == (63,) and token_pitches("C#2") == (37,)
-    from lstm.generate import Rhythm
+    from lstm.render import Rhythm
 
     events = build_events(["C4", "D4", "C4"], Rhythm([(3.0, 4.0)], 120.0, "test"))
     assert [(e.offset, e.duration) for e in events] == [(0.0, 4.0), (3.0, 1.0), (6.0, 2.0)]  # cut at the bar

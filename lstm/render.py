@@ -1,0 +1,158 @@
+"""Sampled tokens → a playable piece: a rhythm from a real MIDI file, pitches, a MIDI file.
+
+A note token is that pitch; a chord token (normal order, octave lost) becomes one pitch per pitch
+class, voiced upwards from the first pitch class in octave 4 (`7.11.2` → G4 B4 D5; a single pitch
+class becomes an octave). The rhythm is (inter-onset interval, duration) pairs of consecutive
+notes/chords of a real MIDI file, snapped to sixteenths, one pair drawn per event; the tempo is the
+file's first metronome mark. The piece is in 4/4 and a note is cut at the barline and where its
+pitch strikes again, so the written MIDI tokenizes back to exactly the sampled tokens.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from .music_metrics import chord_pitch_classes, is_chord
+from .tokens import UNKNOWN
+
+GRID = 0.25  # beats: the rhythm is snapped to sixteenths
+BAR = 4.0  # beats: the piece is in 4/4; music21 splits a note across a barline into two tokens
+CHORD_BASE = 60  # C4: a chord's first pitch class is voiced in octave 4
+DEFAULT_TEMPO = 120.0
+# (inter-onset interval, duration) in beats, drawn uniformly: repeats weight a pair. Mostly eighths,
+# some sixteenths and quarters, a few dotted and half notes.
+DEFAULT_RHYTHM = ((0.5, 0.5),) * 9 + ((0.25, 0.25),) * 4 + ((1.0, 1.0),) * 4 + (
+    (0.75, 0.75), (1.5, 1.5), (2.0, 2.0))
+
+
+@dataclass
+class Rhythm:
+    pairs: list[tuple[float, float]]  # (inter-onset interval, duration) in beats
+    tempo: float  # quarter notes a minute
+    source: str  # where it came from, for messages
+
+
+@dataclass
+class Event:
+    token: str
+    offset: float  # beats
+    duration: float  # beats
+    pitches: list[int]  # MIDI numbers
+
+
+def snap(beats: float) -> float:
+    return max(GRID, round(beats / GRID) * GRID)
+
+
+def default_rhythm(why: str = "") -> Rhythm:
+    return Rhythm(list(DEFAULT_RHYTHM), DEFAULT_TEMPO, "default distribution" + (f" ({why})" if why else ""))
+
+
+def score_rhythm(score, source: str = "") -> Rhythm:
+    """(IOI, duration) pairs of consecutive notes/chords of the part the tokenizer reads, and the tempo."""
+    from music21 import instrument, tempo
+
+    parts = instrument.partitionByInstrument(score)
+    part = parts.parts[0] if parts and len(parts.parts) else score
+    els = list(part.flatten().notes)
+    pairs = []
+    for a, b in zip(els, els[1:]):
+        ioi = float(b.offset) - float(a.offset)
+        if ioi > 0:  # simultaneous notes that music21 did not join into a chord: one event
+            pairs.append((snap(ioi), snap(float(a.quarterLength))))
+    bpm = None
+    for mark in score.flatten().getElementsByClass(tempo.MetronomeMark):
+        bpm = mark.getQuarterBPM()
+        if bpm:
+            break
+    if not pairs:
+        return default_rhythm(f"{source} has fewer than two onsets")
+    return Rhythm(pairs, float(bpm) if bpm else DEFAULT_TEMPO, source)
+
+
+@functools.lru_cache(maxsize=16)
+def _midi_rhythm(path: str, mtime: float) -> Rhythm:
+    from music21 import converter
+
+    return score_rhythm(converter.parse(path, format="midi", forceSource=True), path)
+
+
+def midi_rhythm(path: str | Path) -> Rhythm:
+    """The rhythm of a MIDI file; the default distribution, saying why, when it cannot be read."""
+    path = Path(path)
+    if not path.is_file():
+        return default_rhythm(f"{path} not found")
+    try:
+        return _midi_rhythm(str(path), path.stat().st_mtime)
+    except Exception as exc:  # music21 raises many types for damaged files
+        return default_rhythm(f"{path}: {type(exc).__name__}")
+
+
+@functools.lru_cache(maxsize=4096)
+def token_pitches(token: str) -> tuple[int, ...]:
+    """MIDI pitches of a token: a note as written, a chord voiced upwards from octave 4."""
+    if token == UNKNOWN:
+        raise ValueError("the unknown token has no pitch")
+    if not is_chord(token):
+        from music21 import pitch
+
+        return (int(pitch.Pitch(token).midi),)
+    pcs = chord_pitch_classes(token)
+    voiced = [CHORD_BASE + pcs[0]]
+    for pc in pcs[1:]:
+        voiced.append(voiced[-1] + ((pc - voiced[-1]) % 12 or 12))
+    if len(voiced) == 1:  # one pitch class: an octave
+        voiced.append(voiced[0] + 12)
+    return tuple(voiced)
+
+
+def build_events(tokens: list[str], rhythm: Rhythm, generator: torch.Generator | None = None) -> list[Event]:
+    """Place tokens in time with (IOI, duration) pairs drawn uniformly from the rhythm."""
+    draws = torch.randint(len(rhythm.pairs), (len(tokens),), generator=generator).tolist()
+    events, t = [], 0.0
+    sounding: dict[int, Event] = {}  # pitch → the last event that struck it
+    for token, k in zip(tokens, draws):
+        ioi, dur = rhythm.pairs[k]
+        bar_end = (math.floor(t / BAR) + 1) * BAR
+        ev = Event(token, t, min(dur, bar_end - t), list(token_pitches(token)))
+        for p in ev.pitches:
+            prev = sounding.get(p)
+            if prev is not None and prev.offset + prev.duration > t:
+                prev.duration = t - prev.offset  # >= GRID: onsets are at least GRID apart
+            sounding[p] = ev
+        events.append(ev)
+        t += ioi
+    return events
+
+
+def events_stream(events: list[Event], bpm: float):
+    from music21 import chord, instrument, meter, note, pitch, stream, tempo
+
+    part = stream.Part()
+    part.insert(0, instrument.Piano())
+    part.insert(0, meter.TimeSignature("4/4"))
+    part.insert(0, tempo.MetronomeMark(number=round(bpm, 3)))
+    for ev in events:
+        if is_chord(ev.token):
+            # Pitch objects: from plain ints music21 would search enharmonic spellings (slow, and moot in MIDI)
+            el = chord.Chord([pitch.Pitch(midi=m) for m in ev.pitches], quarterLength=ev.duration)
+        else:
+            el = note.Note(ev.token, quarterLength=ev.duration)
+        part.insert(ev.offset, el)
+    return stream.Score([part])
+
+
+def write_midi(events: list[Event], path: str | Path, bpm: float = DEFAULT_TEMPO) -> Path:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    events_stream(events, bpm).write("midi", fp=str(path))
+    return path
+
+
+def roll_notes(events: list[Event]) -> list[tuple[float, float, int]]:
+    return [(ev.offset, ev.duration, p) for ev in events for p in ev.pitches]
