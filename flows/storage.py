@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import threading
 from contextlib import contextmanager
-from pathlib import Path
 
 import optuna
 from optuna.storages import JournalStorage, RDBStorage, RetryHeartbeatStaleTrialCallback
@@ -46,10 +45,6 @@ def make_storage(url: str = "") -> optuna.storages.BaseStorage:
                       grace_period=GRACE_SECONDS,
                       heartbeat_stale_trial_callback=RetryHeartbeatStaleTrialCallback(max_retry=2),
                       engine_kwargs={"pool_pre_ping": True})
-
-
-def journal_path() -> Path:
-    return state_dir() / "optuna" / "journal.log"
 
 
 @contextmanager

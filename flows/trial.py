@@ -77,14 +77,14 @@ def trial(study_name: str, trial_number: int, params: dict, space: str, prepared
           storage: str = "", seed: int = 0, slot: int = 0) -> dict:
     logger = get_run_logger()
     check_reachable()
-    optuna_storage = make_storage(storage)
-    study = optuna.load_study(study_name=study_name, storage=optuna_storage, pruner=load_space(space).pruner())
+    optuna_storage, search_space = make_storage(storage), load_space(space)
+    study = optuna.load_study(study_name=study_name, storage=optuna_storage, pruner=search_space.pruner())
     frozen = next(t for t in study.get_trials(deepcopy=False) if t.number == trial_number)
     if frozen.state.is_finished():
         logger.info("trial %d already %s", trial_number, frozen.state.name)
         return {"state": frozen.state.name}
     live = optuna.trial.Trial(study, frozen._trial_id)
-    cfg = TrainConfig(**load_space(space).train_config(params, seed))
+    cfg = TrainConfig(**search_space.train_config(params, seed))
     run_dir = state_dir() / "runs" / study_name / f"trial-{trial_number}"
     device = pick_device(slot)
 
