@@ -85,7 +85,10 @@ def flow_run(stack: Stack, run_id: str) -> dict:
             "        trs = await c.read_task_runs(flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[fr.id])))\n"
             "        from prefect.client.schemas.filters import LogFilter, LogFilterFlowRunId\n"
             "        logs = await c.read_logs(log_filter=LogFilter(flow_run_id=LogFilterFlowRunId(any_=[fr.id])))\n"
+            "        from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterFlowRunId\n"
+            "        arts = await c.read_artifacts(artifact_filter=ArtifactFilter(flow_run_id=ArtifactFilterFlowRunId(any_=[fr.id])))\n"
             "        print(json.dumps({'id': str(fr.id), 'state': fr.state.name, 'message': fr.state.message,\n"
+            "               'artifacts': {a.key: a.data for a in arts if a.key},\n"
             "               'run_count': fr.run_count, 'logs': '\\n'.join(l.message for l in logs),\n"
             "               'task_runs': {t.name: t.state.name for t in trs}}))\n"
             "asyncio.run(main(sys.argv[1]))\n")

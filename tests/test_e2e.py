@@ -63,6 +63,10 @@ def test_sweep_completes_and_logs_every_trial(stack, first_sweep):
             text = open(html, encoding="utf-8").read()
             assert '<script src="http' not in text and len(text) > 1_000_000  # plotly.js embedded: opens offline
     assert not [r for r in runs if r.info.status == "RUNNING"]
+    optuna_plots = {a.path for a in c.list_artifacts(parents[0].info.run_id, "optuna")}
+    assert {"optuna/optimization_history.html", "optuna/param_importances.html"} <= optuna_plots
+    summary = first_sweep["artifacts"][f"study-{STUDY}"]  # the Prefect markdown artifact
+    assert "| trial | state |" in summary and "1.46%" in summary and "maestro-lstm" in summary
 
 
 def test_optuna_study_links_to_mlflow(stack, first_sweep, monkeypatch):
