@@ -1,4 +1,5 @@
-"""`lstm bench`: preprocessing, the seed's serial music21 loop next to `lstm prepare` cold and warm.
+"""`lstm bench`: preprocessing, the seed's serial music21 loop next to `lstm prepare` cold and warm,
+and the fast reader's tokens compared with music21's, file by file.
 
 All three read the same MIDI files, in one fresh process that imports neither torch nor anything
 else of the bench (`python -m lstm.bench_prep`): music21 is slower in a process whose heap is full of
@@ -23,7 +24,7 @@ from pathlib import Path
 
 from .maestro import Piece, read_pieces, write_csv
 from .parallel import default_workers
-from .prepare import prepare
+from .prepare import file_key, prepare
 from .tokens import TokenizeError, midi_tokens
 
 
@@ -57,17 +58,33 @@ def _figures(files: int, notes: int, seconds: float) -> dict:
             "notes_per_s": notes / seconds}
 
 
-def seed_serial(data_dir: Path, pieces: list[Piece]) -> dict:
+def seed_serial(data_dir: Path, pieces: list[Piece]) -> tuple[dict, dict[str, list[str]]]:
     """The seed's preprocessing: music21, one file after another, in this one process."""
     t0 = time.perf_counter()
-    files = notes = 0
+    tokens = {}
     for p in pieces:
         try:
-            notes += len(midi_tokens(data_dir / p.midi_filename))
+            tokens[p.midi_filename] = midi_tokens(data_dir / p.midi_filename, reader="music21")
         except TokenizeError:
             continue
-        files += 1
-    return _figures(files, notes, time.perf_counter() - t0)
+    seconds = time.perf_counter() - t0
+    return _figures(len(tokens), sum(map(len, tokens.values())), seconds), tokens
+
+
+def agreement(data_dir: Path, cache: Path, music21_tokens: dict[str, list[str]]) -> dict:
+    """The fast reader's tokens (from the cold run's per-file cache) against music21's, file by file."""
+    fast = identical = 0
+    different = []
+    for name, expected in music21_tokens.items():
+        entry = json.loads((cache / "tokens" / f"{file_key(data_dir / name)}.json").read_text())
+        if entry.get("reader") != "fast":
+            continue
+        fast += 1
+        if entry["tokens"] == expected:
+            identical += 1
+        else:
+            different.append(name)
+    return {"files": len(music21_tokens), "read_fast": fast, "identical": identical, "different": different}
 
 
 def _prepare_timed(data_dir: Path, out: Path, cache: Path, workers: int, seq_len: int) -> dict:
@@ -77,7 +94,7 @@ def _prepare_timed(data_dir: Path, out: Path, cache: Path, workers: int, seq_len
     notes = sum(s["tokens"] for s in m["splits"].values())
     files = sum(s["files"] for s in m["splits"].values())
     return {**_figures(files, notes, seconds), "parsed": m["parsed"], "cache_hits": m["cache_hits"],
-            "workers": workers}
+            "workers": workers, "readers": m["readers"], "fast_declined": m["fast_declined"]}
 
 
 def bench_preprocessing(data_dir: Path, max_duration: float | None, n_files: int, seq_len: int,
@@ -91,13 +108,14 @@ def bench_preprocessing(data_dir: Path, max_duration: float | None, n_files: int
     with tempfile.TemporaryDirectory(prefix="lstm-bench-prep-") as tmp:
         tmp = Path(tmp)
         seed_src = subset_dir(data_dir, pieces, tmp / "seed-data")
-        seed = seed_serial(seed_src, pieces)
+        seed, music21_tokens = seed_serial(seed_src, pieces)
         src = subset_dir(data_dir, pieces, tmp / "data")
         cold = _prepare_timed(src, tmp / "cold", tmp / "cache", workers, seq_len)  # an empty cache
         warm = _prepare_timed(src, tmp / "warm", tmp / "cache", workers, seq_len)  # the same cache again
+        agree = agreement(src, tmp / "cache", music21_tokens)
         drop_pickles([root / p.midi_filename for root in (seed_src, src) for p in pieces])
     return {"data_dir": str(data_dir), "notes_are": "tokens (one note or one chord each)",
-            "seed": seed, "cold": cold, "warm": warm,
+            "seed": seed, "cold": cold, "warm": warm, "fast_reader": agree,
             "cold_vs_seed": seed["seconds"] / cold["seconds"], "warm_vs_seed": seed["seconds"] / warm["seconds"]}
 
 

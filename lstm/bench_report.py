@@ -47,6 +47,12 @@ def preprocessing(r: dict) -> list[str]:
     for name, f, ratio, target in rows:
         out.append(f"  {name:<42}{f['seconds']:>9.2f}{f['files_per_s']:>10.1f}{_n(f['notes_per_s']):>11}"
                    f"{ratio:>9.2f}x   {target}")
+    if "fast_reader" in p:
+        a = p["fast_reader"]
+        out.append(f"  fast reader: {a['read_fast']} of {a['files']} files (music21 for the rest); tokens identical "
+                   f"to music21's on {a['identical']} of {a['read_fast']}"
+                   + (f"; DIFFERENT: {', '.join(a['different'][:5])}" if a["different"] else ""))
+        out += [f"    music21 for {n}: {why}" for why, n in cold.get("fast_declined", {}).items()]
     return out
 
 

@@ -15,8 +15,8 @@ from .maestro import DatasetError
 
 def _add_prepare(sub):
     p = sub.add_parser("prepare", help="tokenize a MAESTRO directory (or the embedded default) into arrays",
-                       description="Tokenize MIDI files with music21 (seed tokens), build the train vocabulary "
-                                   "and write token arrays plus manifest.json into OUT.")
+                       description="Tokenize MIDI files into the seed's (music21's) tokens, build the train "
+                                   "vocabulary and write token arrays plus manifest.json into OUT.")
     p.add_argument("--data-dir", type=Path, help="MAESTRO v2.0.0/v3.0.0 directory; default: the embedded dataset")
     p.add_argument("--out", type=Path, required=True, help="output directory")
     p.add_argument("--workers", type=int, default=None, help="parallel processes (default: all cores)")
@@ -25,6 +25,9 @@ def _add_prepare(sub):
                    help="keep pieces shorter than this many seconds (the seed used 1000)")
     p.add_argument("--cache-dir", type=Path, default=None,
                    help="per-file token cache (default $MAESTRO_LSTM_CACHE or ~/.cache/maestro-lstm)")
+    p.add_argument("--reader", choices=["auto", "music21"], default="auto",
+                   help="auto: the fast reader, music21 for the files it declines (same tokens); music21: "
+                        "music21 only, ~10x slower (cached files are not read again: use a fresh --cache-dir)")
 
 
 def _add_train(sub):
@@ -88,11 +91,13 @@ def cmd_prepare(args) -> None:
 
     cache = args.cache_dir or default_cache_dir()
     data_dir = args.data_dir or build_embedded(cache, args.workers)
-    m = prepare(data_dir, args.out, cache, args.workers, args.seq_len, args.max_duration)
+    m = prepare(data_dir, args.out, cache, args.workers, args.seq_len, args.max_duration, args.reader)
     for split, s in m["splits"].items():
         print(f"{split:>10}: {s['files']:4d} files {s['tokens']:9d} tokens {s['windows']:9d} windows "
               f"unknown {s['unknown_rate']:.2%}")
     print(f"vocabulary {m['vocab_size']} tokens; parsed {m['parsed']} files, cache hits {m['cache_hits']}")
+    readers = ", ".join(f"{n} {name}" for name, n in m["readers"].items())
+    print(f"read by: {readers}" + "".join(f"\n  music21 for {n}: {why}" for why, n in m["fast_declined"].items()))
     for s in m["skipped"]:
         print(f"skipped {s['file']}: {s['reason']}")
     print(f"wrote {args.out}/manifest.json")

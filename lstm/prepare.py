@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -17,7 +18,7 @@ import numpy as np
 
 from .maestro import SPLITS, DatasetError, read_pieces
 from .parallel import map_unordered
-from .tokens import TOKENIZER_VERSION, UNKNOWN, TokenizeError, midi_tokens
+from .tokens import TOKENIZER_VERSION, UNKNOWN, TokenizeError, read_midi
 
 UNKNOWN_ID = 0
 
@@ -30,6 +31,8 @@ class FileResult:
     reason: str | None  # why the file was skipped
     cached: bool
     key: str
+    reader: str | None = None  # "fast" or "music21" (None: skipped, or cached by an older version)
+    declined: str | None = None  # why the fast reader handed the file to music21
 
 
 def file_key(path: Path) -> str:
@@ -38,32 +41,34 @@ def file_key(path: Path) -> str:
     return digest.hexdigest()
 
 
-def _tokenize_cached(args: tuple[str, str, Path, Path]) -> FileResult:
-    split, rel, path, cache = args
+def _tokenize_cached(args: tuple[str, str, Path, Path, str]) -> FileResult:
+    split, rel, path, cache, reader = args
     if not path.is_file():
         return FileResult(split, rel, None, "listed in the CSV but missing on disk", False, "")
     key = file_key(path)
     entry = cache / f"{key}.json"
     if entry.is_file():
-        cached = json.loads(entry.read_text())
-        return FileResult(split, rel, cached["tokens"], cached["reason"], True, key)
+        c = json.loads(entry.read_text())
+        return FileResult(split, rel, c["tokens"], c["reason"], True, key, c.get("reader"), c.get("declined"))
     try:
-        tokens, reason = midi_tokens(path), None
+        read = read_midi(path, reader)
+        tokens, reason, used, declined = read.tokens, None, read.reader, read.declined
     except TokenizeError as exc:
-        tokens, reason = None, str(exc)
+        tokens, reason, used, declined = None, str(exc), None, None
     tmp = entry.with_suffix(f".tmp{os.getpid()}")
-    tmp.write_text(json.dumps({"tokens": tokens, "reason": reason}))
+    tmp.write_text(json.dumps({"tokens": tokens, "reason": reason, "reader": used, "declined": declined}))
     tmp.replace(entry)  # atomic: a killed run never leaves half an entry
-    return FileResult(split, rel, tokens, reason, False, key)
+    return FileResult(split, rel, tokens, reason, False, key, used, declined)
 
 
-def tokenize_dir(data_dir: Path, cache_dir: Path, workers: int | None, max_duration: float | None) -> list[FileResult]:
+def tokenize_dir(data_dir: Path, cache_dir: Path, workers: int | None, max_duration: float | None,
+                 reader: str = "auto") -> list[FileResult]:
     pieces = read_pieces(data_dir, max_duration)
     cache = cache_dir / "tokens"
     cache.mkdir(parents=True, exist_ok=True)
-    jobs = [(p.split, p.midi_filename, data_dir / p.midi_filename, cache) for p in pieces]
+    jobs = [(p.split, p.midi_filename, data_dir / p.midi_filename, cache, reader) for p in pieces]
     results = list(map_unordered(_tokenize_cached, jobs, workers, desc="tokenize"))
-    order = {rel: i for i, (_, rel, _, _) in enumerate(jobs)}
+    order = {job[1]: i for i, job in enumerate(jobs)}
     results.sort(key=lambda r: order[r.file])
     return results
 
@@ -74,9 +79,9 @@ def build_vocab(train_tokens: list[list[str]]) -> list[str]:
 
 
 def prepare(data_dir: str | Path, out: str | Path, cache_dir: str | Path, workers: int | None = None,
-            seq_len: int = 100, max_duration: float | None = None) -> dict:
+            seq_len: int = 100, max_duration: float | None = None, reader: str = "auto") -> dict:
     data_dir, out, cache_dir = Path(data_dir), Path(out), Path(cache_dir)
-    results = tokenize_dir(data_dir, cache_dir, workers, max_duration)
+    results = tokenize_dir(data_dir, cache_dir, workers, max_duration, reader)
     good = [r for r in results if r.tokens]
     train = [r for r in good if r.split == "train"]
     if not train:
@@ -113,6 +118,8 @@ def prepare(data_dir: str | Path, out: str | Path, cache_dir: str | Path, worker
         "skipped": [{"file": r.file, "split": r.split, "reason": r.reason} for r in results if not r.tokens],
         "parsed": sum(not r.cached for r in results if r.key),
         "cache_hits": sum(r.cached for r in results),
+        "readers": dict(Counter(r.reader or "unrecorded" for r in good)),
+        "fast_declined": dict(Counter(r.declined for r in good if r.declined).most_common()),
     }
     (out / "vocab.json").write_text(json.dumps(vocab))
     (out / "manifest.json").write_text(json.dumps(manifest, indent=2))

@@ -2,11 +2,13 @@
 
 A note is `str(pitch)` (`E-4`: octave kept); a chord is its normal order joined by dots (`0.4.7`:
 octave and voicing lost). Only the first instrument part is read, as the seed did; MAESTRO files
-hold one piano track.
+hold one piano track. The tokens are music21's; lstm/fast_midi.py computes the same ones ~10-30×
+faster and hands whatever it does not model back to music21.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
 # Bump when the token stream a file gives could change: it keys the per-file cache.
@@ -42,10 +44,24 @@ def stream_tokens(score) -> list[str]:
     return tokens
 
 
-def midi_tokens(path: str | Path) -> list[str]:
-    """Tokens of one MIDI file, or TokenizeError with a one-line reason."""
-    from music21 import converter
+READERS = ("auto", "music21")
 
+
+@dataclass
+class Read:
+    tokens: list[str]
+    reader: str  # "fast" or "music21"
+    declined: str | None = None  # why the fast reader handed the file to music21
+
+
+def midi_tokens(path: str | Path, reader: str = "auto") -> list[str]:
+    """Tokens of one MIDI file, or TokenizeError with a one-line reason."""
+    return read_midi(path, reader).tokens
+
+
+def read_midi(path: str | Path, reader: str = "auto") -> Read:
+    """`auto`: the fast reader (lstm/fast_midi.py), which gives music21's tokens exactly, and music21
+    itself for the files it declines; `music21`: music21 only, the seed's way."""
     path = Path(path)
     data = path.read_bytes()
     if not data:
@@ -53,6 +69,25 @@ def midi_tokens(path: str | Path) -> list[str]:
     if not data.startswith(b"MThd"):
         raise TokenizeError("not a MIDI file (no MThd header)")
     _check_chunks(data)
+    declined = None
+    if reader == "auto":
+        from .fast_midi import Unsupported, fast_tokens
+        try:
+            tokens = fast_tokens(data)
+        except Unsupported as exc:
+            declined = str(exc)
+        except (IndexError, ValueError) as exc:  # damaged bytes: music21 gives the one-line reason
+            declined = f"damaged data ({type(exc).__name__})"
+        else:
+            if tokens:
+                return Read(tokens, "fast")
+            declined = "no notes"
+    return Read(_music21_tokens(path), "music21", declined)
+
+
+def _music21_tokens(path: Path) -> list[str]:
+    from music21 import converter
+
     try:
         score = converter.parse(path, format="midi", forceSource=True)  # no pickle cache: ours is per file
     except Exception as exc:  # music21 raises many types for damaged files

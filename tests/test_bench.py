@@ -51,6 +51,11 @@ def test_preprocessing(bench):
     assert p["warm"]["parsed"] == 0 and p["warm"]["cache_hits"] == p["warm"]["files"]
     assert p["cold_vs_seed"] == pytest.approx(p["seed"]["seconds"] / p["cold"]["seconds"])
     assert p["warm_vs_seed"] == pytest.approx(p["seed"]["seconds"] / p["warm"]["seconds"])
+    # the cold run read every file with the fast reader, and each gave music21's tokens exactly
+    a = p["fast_reader"]
+    assert a["files"] == a["read_fast"] == a["identical"] == p["seed"]["files"] and a["different"] == []
+    assert p["cold"]["readers"] == {"fast": p["cold"]["files"]}
+    assert f"tokens identical to music21's on {a['identical']} of {a['read_fast']}" in bench[1]
 
 
 def test_training_and_evaluation(bench):
