@@ -52,8 +52,10 @@ def evaluate_split(model: nn.Module, split: Split, batch_size: int = 512, max_wi
 
 
 def evaluate_run(run: str | Path, data: str | Path, device: str = "cpu", model: nn.Module | None = None,
-                 batch_size: int = 512) -> dict:
-    """Every metric of metrics.json, plus gd_histogram.{json,html} written into RUN."""
+                 batch_size: int = 512, splits: dict[str, Split] | None = None) -> dict:
+    """Every metric of metrics.json, plus gd_histogram.{json,html} written into RUN.
+
+    `splits`: the splits training already loaded (by name), so a trial reads its arrays once."""
     from .checkpoint import load_model
 
     run, data = Path(run), Path(data)
@@ -66,13 +68,13 @@ def evaluate_run(run: str | Path, data: str | Path, device: str = "cpu", model: 
         seq_len = json.loads((run / "config.json").read_text())["seq_len"]
     dev = next(model.parameters()).device
     vocab, manifest = load_vocab(data), load_manifest(data)
-    splits = {s: load_split(data, s, seq_len, dev) for s in ("train", "validation", "test")}
+    splits = {s: (splits or {}).get(s) or load_split(data, s, seq_len, dev) for s in ("train", "validation", "test")}
     train = evaluate_split(model, splits["train"], batch_size, max_windows=TRAIN_EVAL_WINDOWS)
     val = evaluate_split(model, splits["validation"], batch_size)
     test = evaluate_split(model, splits["test"], batch_size, keep_predictions=True)
 
     def arrays(split):
-        return np.load(data / f"{split}_tokens.npy"), np.load(data / f"{split}_offsets.npy")
+        return np.load(data / f"{split}_tokens.npy", mmap_mode="r"), np.load(data / f"{split}_offsets.npy")
 
     baselines = baseline_accuracies(*arrays("train"), *arrays("test"), seq_len)
     hist = class_histograms(test.pop("predictions"), splits["test"].targets().tolist(), vocab)

@@ -13,6 +13,7 @@ caller parses the file with music21 instead; `lstm bench` and the tests measure 
 from __future__ import annotations
 
 from collections import namedtuple
+
 from music21.common.numberTools import nearestMultiple, opFrac
 
 DIVISORS = (4, 3)  # music21's default quantization grid: 16ths and triplet 8ths
@@ -80,30 +81,28 @@ def _read(data: bytes):
 _ELEMENT_METAS = {0x03, 0x04, 0x51, 0x58, 0x59}
 
 
+def _varlen(data: bytes, pos: int) -> tuple[int, int]:
+    """A MIDI variable-length number at pos, and the position after it."""
+    value = 0
+    while True:
+        byte = data[pos]
+        pos += 1
+        value = (value << 7) | (byte & 0x7F)
+        if byte < 0x80:
+            return value, pos
+
+
 def _track(data: bytes, pos: int, end: int):
     """(tick, status, channel, pitch, velocity) note events and (tick, kind, value) metas."""
     notes, metas = [], []
     tick, status = 0, 0
     while pos < end:
-        delta = 0
-        while True:
-            byte = data[pos]
-            pos += 1
-            delta = (delta << 7) | (byte & 0x7F)
-            if byte < 0x80:
-                break
+        delta, pos = _varlen(data, pos)
         tick += delta
         byte = data[pos]
         if byte == 0xFF or byte in (0xF0, 0xF7):
             kind = data[pos + 1] if byte == 0xFF else byte
-            pos += 2 if byte == 0xFF else 1
-            length = 0
-            while True:
-                b = data[pos]
-                pos += 1
-                length = (length << 7) | (b & 0x7F)
-                if b < 0x80:
-                    break
+            length, pos = _varlen(data, pos + (2 if byte == 0xFF else 1))
             if byte == 0xFF and kind in _ELEMENT_METAS:
                 value = (data[pos], data[pos + 1]) if kind == 0x58 else None
                 metas.append((tick, kind, value))

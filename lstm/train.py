@@ -153,7 +153,8 @@ def train(data: str | Path, run: str | Path, cfg: TrainConfig, device: str = "au
             on_epoch(metrics)
 
     save_model(run / "model.pt", model, asdict(cfg), vocab, manifest["input_hash"])
-    result = evaluate_run(run, data, device=str(dev), model=model)
+    result = evaluate_run(run, data, device=str(dev), model=model,
+                          splits={"train": train_split, "validation": val_split})
     result["history"] = history
     (run / "metrics.json").write_text(json.dumps(result, indent=2))
     return result

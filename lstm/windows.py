@@ -59,7 +59,9 @@ def load_manifest(data: str | Path) -> dict:
 
 
 def load_split(data: str | Path, split: str, seq_len: int, device: torch.device | str = "cpu") -> Split:
+    """The split's tokens memory-mapped (copy-on-write: trials on one machine share the page cache)
+    and its window starts, both moved to `device`."""
     data = Path(data)
-    tokens = torch.from_numpy(np.load(data / f"{split}_tokens.npy"))
+    tokens = torch.from_numpy(np.load(data / f"{split}_tokens.npy", mmap_mode="c"))
     starts = torch.from_numpy(window_starts(np.load(data / f"{split}_offsets.npy"), seq_len))
     return Split(tokens.to(device), starts.to(device), seq_len)
