@@ -3,7 +3,9 @@
 Off-grid onsets and durations at several resolutions, chords whose notes start and end a little
 apart, notes held over barlines, repeated pitches that overlap, sustain pedal, running status,
 format 0 and 1, several time signatures: everything music21's quantization, chords, voices and ties
-have to decide on. `variant` adds one thing the fast reader declines.
+have to decide on. The "rough" style adds what real files carry: notes held for many bars, notes on
+several channels, note-ons that never end, stray note-offs, pitch bends and aftertouch. `variant`
+adds one thing the fast reader declines.
 """
 
 from __future__ import annotations
@@ -41,7 +43,7 @@ def performance(seed: int, variant: str | None = None) -> bytes:
     r = random.Random(seed)
     tpq = r.choice([384, 480, 96, 1000, 10080, 220])
     numerator, power = r.choice([(4, 2), (3, 2), (6, 3), (2, 2), (5, 2), (7, 3)])
-    style = r.choice(["performance", "grid", "dense"])
+    style = r.choice(["performance", "grid", "dense", "rough"])
     notes, t = [], 0
     for _ in range(r.randint(20, 200)):
         if style == "grid":
@@ -51,6 +53,8 @@ def performance(seed: int, variant: str | None = None) -> bytes:
         else:
             t += r.choice([r.randint(0, tpq // 8), r.randint(tpq // 8, 2 * tpq), r.randint(0, tpq)])
         length = r.choice([r.randint(1, tpq // 2), r.randint(tpq // 4, 3 * tpq), r.randint(tpq, 12 * tpq), tpq])
+        if style == "rough":
+            length = r.choice([length, r.randint(tpq, 30 * tpq)])
         base = r.randint(30, 90)
         for pitch in r.sample(range(base - 12, base + 12), r.choice([1, 1, 1, 2, 3, 4])):
             on = t + r.choice([0, 0, 0, r.randint(0, tpq // 10)])
@@ -63,8 +67,15 @@ def performance(seed: int, variant: str | None = None) -> bytes:
     for tick, on, pitch, velocity in notes:
         if on:
             piano.append((tick, bytes([0x90 | channel, pitch, velocity])))
-        else:
+        elif style != "rough" or r.random() > 0.03:  # rough: a few note-ons never end
             piano.append((tick, bytes([0x80 | channel, pitch, 64]) if off_as_note_off else bytes([0x90 | channel, pitch, 0])))
+    if style == "rough":
+        other = 2 if channel != 9 else 9
+        piano += [(tick + 7, bytes([0x90 | other, pitch, 50])) for tick, on, pitch, _ in notes[::17] if on]
+        piano += [(tick + 97, bytes([0x80 | other, pitch, 0])) for tick, on, pitch, _ in notes[::17] if on]
+        piano += [(r.randint(0, t), bytes([0x80 | channel, r.randint(21, 108), 0])) for _ in range(3)]  # stray
+        piano += [(r.randint(0, t), bytes([0xE0 | channel, r.randint(0, 127), 64])) for _ in range(10)]
+        piano += [(r.randint(0, t), bytes([0xD0 | channel, 30])), (r.randint(0, t), bytes([0xA0 | channel, 60, 9]))]
     piano += [(r.randint(0, t), bytes([0xB0 | channel, 64, r.choice([0, 127])])) for _ in range(r.randint(0, 20))]
     conductor = [(0, b"\xff\x51\x03\x07\xa1\x20"), (0, bytes([0xFF, 0x58, 4, numerator, power, 24, 8]))]
     if variant == "meter change":

@@ -55,7 +55,11 @@ def test_random_performances_match_music21(tmp_path):
         paths.append(tmp_path / f"random-{seed}.mid")
         paths[-1].write_bytes(performance(seed))
     results = _compare(paths)
-    _assert_identical(results)
+    for name, expected, read in results:
+        assert read.tokens == expected, name
+        # only a zero-length note (a grace note in music21) sends one of these files to music21
+        assert read.reader == "fast" or read.declined.startswith("zero-length note"), (name, read.declined)
+    assert sum(read.reader == "fast" for _, _, read in results) >= 0.8 * RANDOM_FILES
     assert min(len(tokens) for _, tokens, _ in results) >= 20
 
 
