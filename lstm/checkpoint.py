@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import threading
 from pathlib import Path
 
 import torch
@@ -15,6 +16,53 @@ def atomic_save(obj: dict, path: Path) -> None:
     tmp = path.with_suffix(path.suffix + f".tmp{os.getpid()}")
     torch.save(obj, tmp)
     tmp.replace(path)
+
+
+class CheckpointWriter:
+    """Writes checkpoints on a background thread, so training goes on while the bytes reach the disk.
+
+    `save` first copies every tensor to the host (milliseconds), so later steps cannot change what is
+    written; a new save, `wait()` and leaving the `with` block wait for the write before."""
+
+    def __init__(self):
+        self._thread: threading.Thread | None = None
+        self._error: BaseException | None = None
+
+    def save(self, obj: dict, path: Path) -> None:
+        snapshot = _host_copy(obj)
+        self.wait()
+        self._thread = threading.Thread(target=self._write, args=(snapshot, path), daemon=True)
+        self._thread.start()
+
+    def _write(self, obj: dict, path: Path) -> None:
+        try:
+            atomic_save(obj, path)
+        except BaseException as exc:  # raised again in the training thread, by wait()
+            self._error = exc
+
+    def wait(self) -> None:
+        if self._thread is not None:
+            self._thread.join()
+            self._thread = None
+        if self._error is not None:
+            error, self._error = self._error, None
+            raise error
+
+    def __enter__(self) -> CheckpointWriter:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.wait()
+
+
+def _host_copy(obj):
+    if isinstance(obj, torch.Tensor):
+        return obj.detach().to("cpu", copy=True)
+    if isinstance(obj, dict):
+        return {k: _host_copy(v) for k, v in obj.items()}
+    if isinstance(obj, list | tuple):
+        return type(obj)(_host_copy(v) for v in obj)
+    return obj
 
 
 def save_model(path: Path, model: nn.Module, config: dict, vocab: list[str], manifest_hash: str) -> None:

@@ -18,11 +18,11 @@ from torch import nn
 from torch.nn import functional as F
 from tqdm import tqdm
 
-from .checkpoint import atomic_save, save_model
+from .checkpoint import CheckpointWriter, save_model
 from .evaluate import evaluate_split
 from .models import build_model
 from .precision import amp_context, make_scaler
-from .windows import load_manifest, load_split, load_vocab
+from .windows import Split, load_manifest, load_split, load_vocab
 
 
 @dataclass
@@ -98,6 +98,23 @@ def loss_on(model: nn.Module, batch: torch.Tensor) -> torch.Tensor:
     return F.cross_entropy(logits.float(), targets[:, -1])
 
 
+def train_epoch(model: nn.Module, opt, scaler, split: Split, cfg: TrainConfig, epoch: int, windows: int) -> float:
+    """`windows` windows of a shuffle seeded by the epoch; returns their mean training loss."""
+    dev = split.tokens.device
+    # Seeded per epoch, so a resumed run draws the same batches and dropout masks as an unbroken one.
+    torch.manual_seed(cfg.seed * 100_003 + epoch)
+    order = torch.randperm(len(split), device=dev)[:windows]
+    model.train()
+    total, count = torch.zeros((), device=dev), 0
+    bar = tqdm(order.split(cfg.batch_size), desc=f"epoch {epoch}/{cfg.epochs}", unit="batch", disable=None,
+               leave=False)
+    for idx in bar:
+        loss = train_step(model, opt, scaler, split.batch(split.starts[idx]))
+        total += loss * len(idx)
+        count += len(idx)
+    return float(total) / max(count, 1)
+
+
 def train(data: str | Path, run: str | Path, cfg: TrainConfig, device: str = "auto",
           on_epoch: Callable[[dict], None] | None = None, resume: bool = False) -> dict:
     """Train, checkpointing into RUN; returns the final metrics (also written to RUN/metrics.json)."""
@@ -127,30 +144,20 @@ def train(data: str | Path, run: str | Path, cfg: TrainConfig, device: str = "au
     (run / "config.json").write_text(json.dumps(asdict(cfg), indent=2))
 
     per_epoch = cfg.windows_per_epoch or len(train_split)
-    for epoch in range(start_epoch, cfg.epochs + 1):
-        t0 = time.perf_counter()
-        # Seeded per epoch, so a resumed run draws the same batches and dropout masks as an unbroken one.
-        torch.manual_seed(cfg.seed * 100_003 + epoch)
-        order = torch.randperm(len(train_split), device=dev)[:per_epoch]
-        model.train()
-        total, count = torch.zeros((), device=dev), 0
-        bar = tqdm(order.split(cfg.batch_size), desc=f"epoch {epoch}/{cfg.epochs}", unit="batch", disable=None,
-                   leave=False)
-        for idx in bar:
-            loss = train_step(model, opt, scaler, train_split.batch(train_split.starts[idx]))
-            total += loss * len(idx)
-            count += len(idx)
-        val = evaluate_split(model, val_split, cfg.batch_size * 4, max_windows=cfg.eval_windows)
-        metrics = {"epoch": epoch, "train_loss": float(total) / max(count, 1), "val_loss": val["loss"],
-                   "val_accuracy": val["accuracy"], "epoch_seconds": time.perf_counter() - t0}
-        if not math.isfinite(metrics["train_loss"]):
-            raise FloatingPointError(f"training diverged at epoch {epoch} (loss {metrics['train_loss']})")
-        history.append(metrics)
-        atomic_save({"model": model.state_dict(), "optimizer": opt.state_dict(), "scaler": scaler.state_dict(),
-                     "epoch": epoch,
-                     "history": history}, ckpt)
-        if on_epoch:
-            on_epoch(metrics)
+    with CheckpointWriter() as checkpoints:  # written while the next epoch trains
+        for epoch in range(start_epoch, cfg.epochs + 1):
+            t0 = time.perf_counter()
+            train_loss = train_epoch(model, opt, scaler, train_split, cfg, epoch, per_epoch)
+            val = evaluate_split(model, val_split, cfg.batch_size * 4, max_windows=cfg.eval_windows)
+            metrics = {"epoch": epoch, "train_loss": train_loss, "val_loss": val["loss"],
+                       "val_accuracy": val["accuracy"], "epoch_seconds": time.perf_counter() - t0}
+            if not math.isfinite(metrics["train_loss"]):
+                raise FloatingPointError(f"training diverged at epoch {epoch} (loss {metrics['train_loss']})")
+            history.append(metrics)
+            checkpoints.save({"model": model.state_dict(), "optimizer": opt.state_dict(),
+                              "scaler": scaler.state_dict(), "epoch": epoch, "history": history}, ckpt)
+            if on_epoch:
+                on_epoch(metrics)
 
     save_model(run / "model.pt", model, asdict(cfg), vocab, manifest["input_hash"])
     result = evaluate_run(run, data, device=str(dev), model=model,

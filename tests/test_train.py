@@ -209,3 +209,28 @@ def test_bad_config_is_refused(field, value):
 def test_seq_len_longer_than_every_file(prepared, tmp_path):
     with pytest.raises(ValueError, match="no training window"):
         train(prepared, tmp_path, replace(TINY, seq_len=100_000), device="cpu")
+
+
+def test_checkpoint_writer_saves_a_snapshot_in_the_background(tmp_path):
+    from lstm.checkpoint import CheckpointWriter
+
+    weights = torch.zeros(1000)
+    history = [{"epoch": 1}]
+    with CheckpointWriter() as writer:
+        writer.save({"model": {"w": weights}, "history": history, "epoch": 1}, tmp_path / "c.pt")
+        weights += 1  # training goes on while the write happens: the file must not see it
+        history.append({"epoch": 2})
+    saved = torch.load(tmp_path / "c.pt", weights_only=True)
+    assert saved["epoch"] == 1 and saved["history"] == [{"epoch": 1}]
+    assert torch.equal(saved["model"]["w"], torch.zeros(1000))
+    assert not list(tmp_path.glob("*.tmp*"))
+
+
+def test_checkpoint_writer_reports_a_failed_write(tmp_path):
+    from lstm.checkpoint import CheckpointWriter
+
+    writer = CheckpointWriter()
+    writer.save({"epoch": 1}, tmp_path / "missing-dir" / "c.pt")
+    with pytest.raises(RuntimeError, match="missing-dir does not exist"):  # torch.save's own error
+        writer.wait()
+    writer.wait()  # reported once
