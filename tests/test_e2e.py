@@ -59,6 +59,9 @@ def test_sweep_completes_and_logs_every_trial(stack, first_sweep):
                 assert 0.0 <= m[key] <= 1.0, key
             curve = c.get_metric_history(run.info.run_id, "val_accuracy")
             assert sorted(p.step for p in curve) == list(range(1, int(run.data.params["epochs"]) + 1))
+            final = c.get_metric_history(run.info.run_id, "test_accuracy")  # one point, at the last epoch
+            assert [p.step for p in final] == [int(run.data.params["epochs"])]
+            assert 0.0 <= m["predicted_share_G"] <= 1.0 and 0.0 <= m["predicted_share_D"] <= 1.0
             html = c.download_artifacts(run.info.run_id, "gd_histogram.html")
             text = open(html, encoding="utf-8").read()
             assert '<script src="http' not in text and len(text) > 1_000_000  # plotly.js embedded: opens offline
