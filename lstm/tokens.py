@@ -2,7 +2,7 @@
 
 A note is `str(pitch)` (`E-4`: octave kept); a chord is its normal order joined by dots (`0.4.7`:
 octave and voicing lost). Only the first instrument part is read, as the seed did; MAESTRO files
-hold one piano track. The tokens are music21's; lstm/fast_midi.py computes the same ones ~10-30×
+hold one piano track. The tokens are music21's; lstm/fast_midi.py computes the same ones 30-80×
 faster and hands whatever it does not model back to music21.
 """
 
