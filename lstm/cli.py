@@ -11,6 +11,7 @@ from .bench import add_parser as add_bench
 from .bench import run as cmd_bench
 from .generate_cli import add_generate, cmd_generate
 from .maestro import DatasetError
+from .tokens import READERS
 
 
 def _add_prepare(sub):
@@ -25,9 +26,9 @@ def _add_prepare(sub):
                    help="keep pieces shorter than this many seconds (the seed used 1000)")
     p.add_argument("--cache-dir", type=Path, default=None,
                    help="per-file token cache (default $MAESTRO_LSTM_CACHE or ~/.cache/maestro-lstm)")
-    p.add_argument("--reader", choices=["auto", "music21"], default="auto",
+    p.add_argument("--reader", choices=READERS, default="auto",
                    help="auto: the fast reader, music21 for the files it declines (same tokens); music21: "
-                        "music21 only, ~10x slower (cached files are not read again: use a fresh --cache-dir)")
+                        "music21 only, 30-80x slower (cached files are not read again: use a fresh --cache-dir)")
 
 
 def _add_train(sub):

@@ -62,6 +62,8 @@ def midi_tokens(path: str | Path, reader: str = "auto") -> list[str]:
 def read_midi(path: str | Path, reader: str = "auto") -> Read:
     """`auto`: the fast reader (lstm/fast_midi.py), which gives music21's tokens exactly, and music21
     itself for the files it declines; `music21`: music21 only, the seed's way."""
+    if reader not in READERS:
+        raise ValueError(f"unknown reader {reader!r}: choose one of {', '.join(READERS)}")
     path = Path(path)
     data = path.read_bytes()
     if not data:

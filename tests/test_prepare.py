@@ -97,6 +97,21 @@ def test_bad_inputs_are_skipped_with_a_reason(bad_dir, tmp_path):
     assert manifest["splits"]["train"]["files"] == len(TRAIN) + 2
 
 
+def test_both_readers_prepare_the_same_arrays(bad_dir, tmp_path):
+    data, good, bad = bad_dir
+    outs = {}
+    for reader in ("auto", "music21"):
+        outs[reader] = tmp_path / reader
+        proc = run_lstm("prepare", "--data-dir", str(data), "--out", str(outs[reader]), "--reader", reader,
+                        "--cache-dir", str(tmp_path / f"cache-{reader}"), "--seq-len", "8", "--workers", "2")
+        assert proc.returncode == 0, proc.stderr
+        readers = json.loads((outs[reader] / "manifest.json").read_text())["readers"]
+        assert readers == {"fast" if reader == "auto" else "music21": len(good)}, readers
+        assert f"read by: {len(good)} {'fast' if reader == 'auto' else 'music21'}" in proc.stdout
+    for name in ("vocab.json", "train_tokens.npy", "validation_tokens.npy", "test_tokens.npy", "test_offsets.npy"):
+        assert (outs["auto"] / name).read_bytes() == (outs["music21"] / name).read_bytes(), name
+
+
 def test_not_a_maestro_dir_fails_in_one_line(tmp_path):
     (tmp_path / "notes.txt").write_text("no CSV here")
     proc = run_lstm("prepare", "--data-dir", str(tmp_path), "--out", str(tmp_path / "out"),
