@@ -94,7 +94,7 @@ def _varlen(data: bytes, pos: int) -> tuple[int, int]:
 
 
 def _track(data: bytes, pos: int, end: int):
-    """(tick, status, channel, pitch, velocity) note events and (tick, kind, value) metas."""
+    """(tick, kind, channel, pitch, velocity) note events and (tick, kind, value) metas."""
     notes, metas = [], []
     tick, status = 0, 0
     while pos < end:
@@ -255,8 +255,19 @@ def _units(value) -> int:
 # --- measures, voices, ties (music21.stream.makeNotation) ---------------------------------------
 # A measure is {"notes": [...], "voices": [[...], ...]}; an entry is [offset, duration, order,
 # token] with order the global insertion count that breaks music21's ties between equal offsets.
+# Voices are only ever appended, so their list order is their insertion order.
 
 _order = iter(range(1 << 62))  # like music21's global counter: only the relative order matters
+
+
+def _in_order(notes):
+    """Notes as music21 iterates a measure or voice: by offset, then by insertion."""
+    return sorted(notes, key=lambda n: (n[0], n[2]))
+
+
+def _reinserted(n):
+    """The note moved into another measure or voice: a new insertion."""
+    return [n[0], n[1], next(_order), n[3]]
 
 
 def _bar_length(time_signature) -> int:
@@ -310,7 +321,7 @@ def _overlap_groups(notes) -> int:
 
 
 def _make_voices(measure) -> None:
-    notes = sorted(measure["notes"], key=lambda n: (n[0], n[2]))
+    notes = _in_order(measure["notes"])
     count = _overlap_groups(notes)
     if count == 1:
         return
@@ -319,13 +330,12 @@ def _make_voices(measure) -> None:
     for n in notes:
         for v in range(count):
             if ends[v] <= n[0]:
-                voices[v].append([n[0], n[1], next(_order), n[3]])
+                voices[v].append(_reinserted(n))
                 ends[v] = max(ends[v], n[0] + n[1])
                 break
         # a note that fits no voice is dropped, as music21 drops it
     measure["notes"] = []
     measure["voices"] = [v for v in voices if v]
-    measure["voice_order"] = [next(_order) for _ in measure["voices"]]
 
 
 def _make_ties(measures, bar: int) -> None:
@@ -337,7 +347,7 @@ def _make_ties(measures, bar: int) -> None:
         bundle = measure["voices"] or [measure["notes"]]
         voiced = bool(measure["voices"])
         for notes in bundle:
-            for n in sorted(notes, key=lambda n: (n[0], n[2])):
+            for n in _in_order(notes):
                 overshoot = n[0] + n[1] - bar
                 if overshoot <= 0 or n[0] >= bar:
                     continue
@@ -354,20 +364,17 @@ def _make_ties(measures, bar: int) -> None:
 
 
 def _move_notes_to_voice(measure) -> None:
-    moved = [[n[0], n[1], next(_order), n[3]] for n in sorted(measure["notes"], key=lambda n: (n[0], n[2]))]
+    measure["voices"].append([_reinserted(n) for n in _in_order(measure["notes"])])
     measure["notes"] = []
-    measure["voices"].append(moved)
-    measure.setdefault("voice_order", []).append(next(_order))
 
 
 def _flatten_unnecessary_voices(measure) -> None:
-    pairs = [(order, v) for order, v in zip(measure.get("voice_order", []), measure["voices"]) if v]
-    if len(pairs) == 1:
-        voice = pairs[0][1]
-        measure["notes"] += [[n[0], n[1], next(_order), n[3]] for n in sorted(voice, key=lambda n: (n[0], n[2]))]
-        pairs = []
-    measure["voice_order"] = [order for order, _ in pairs]
-    measure["voices"] = [v for _, v in pairs]
+    """Empty voices go; a lone voice left gives its notes back to the measure."""
+    voices = [v for v in measure["voices"] if v]
+    if len(voices) == 1:
+        measure["notes"] += [_reinserted(n) for n in _in_order(voices[0])]
+        voices = []
+    measure["voices"] = voices
 
 
 def _flatten(measures, bar: int):
@@ -375,9 +382,7 @@ def _flatten(measures, bar: int):
     before notes), each in time order, then the measure's own notes."""
     rank = 0
     for index, measure in enumerate(measures):
-        start = index * bar
-        voices = [v for _, v in sorted(zip(measure.get("voice_order", []), measure["voices"]), key=lambda p: p[0])]
-        for notes in voices + [measure["notes"]]:
-            for n in sorted(notes, key=lambda n: (n[0], n[2])):
+        for notes in measure["voices"] + [measure["notes"]]:
+            for n in _in_order(notes):
                 rank += 1
-                yield start + n[0], rank, n[3]
+                yield index * bar + n[0], rank, n[3]
