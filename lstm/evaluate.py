@@ -68,7 +68,8 @@ def evaluate_run(run: str | Path, data: str | Path, device: str = "cpu", model: 
         seq_len = json.loads((run / "config.json").read_text())["seq_len"]
     dev = next(model.parameters()).device
     vocab, manifest = load_vocab(data), load_manifest(data)
-    splits = {s: (splits or {}).get(s) or load_split(data, s, seq_len, dev) for s in ("train", "validation", "test")}
+    loaded = splits or {}  # a Split with no window is falsy (len 0): test membership, not truth
+    splits = {s: loaded[s] if s in loaded else load_split(data, s, seq_len, dev) for s in ("train", "validation", "test")}
     train = evaluate_split(model, splits["train"], batch_size, max_windows=TRAIN_EVAL_WINDOWS)
     val = evaluate_split(model, splits["validation"], batch_size)
     test = evaluate_split(model, splits["test"], batch_size, keep_predictions=True)
