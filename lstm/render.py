@@ -18,7 +18,7 @@ from pathlib import Path
 import torch
 
 from .music_metrics import chord_pitch_classes, is_chord
-from .tokens import UNKNOWN
+from .tokens import UNKNOWN, read_part
 
 GRID = 0.25  # beats: the rhythm is snapped to sixteenths
 BAR = 4.0  # beats: the piece is in 4/4; music21 splits a note across a barline into two tokens
@@ -55,11 +55,9 @@ def default_rhythm(why: str = "") -> Rhythm:
 
 def score_rhythm(score, source: str = "") -> Rhythm:
     """(IOI, duration) pairs of consecutive notes/chords of the part the tokenizer reads, and the tempo."""
-    from music21 import instrument, tempo
+    from music21 import tempo
 
-    parts = instrument.partitionByInstrument(score)
-    part = parts.parts[0] if parts and len(parts.parts) else score
-    els = list(part.flatten().notes)
+    els = list(read_part(score).flatten().notes)
     pairs = []
     for a, b in zip(els, els[1:]):
         ioi = float(b.offset) - float(a.offset)

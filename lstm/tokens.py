@@ -29,14 +29,20 @@ def chord_token(normal_order) -> str:
     return ".".join(str(n) for n in normal_order)
 
 
-def stream_tokens(score) -> list[str]:
-    """Tokens of a parsed music21 score: its notes and chords in time order."""
-    from music21 import chord, instrument, note
+def read_part(score):
+    """The part of a parsed score the seed read: the first instrument's (the score if it has none)."""
+    from music21 import instrument
 
     parts = instrument.partitionByInstrument(score)
-    source = parts.parts[0] if parts and len(parts.parts) else score
+    return parts.parts[0] if parts and len(parts.parts) else score
+
+
+def stream_tokens(score) -> list[str]:
+    """Tokens of a parsed music21 score: its notes and chords in time order."""
+    from music21 import chord, note
+
     tokens = []
-    for el in source.flatten().notes:
+    for el in read_part(score).flatten().notes:
         if isinstance(el, note.Note):
             tokens.append(note_token(el.pitch))
         elif isinstance(el, chord.Chord):
