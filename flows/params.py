@@ -6,7 +6,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from lstm.maestro import DatasetError, find_csv
+from lstm.data.maestro import DatasetError, find_csv
 
 from .space import Space, load_space
 from .storage import sqlalchemy_url, storage_kind

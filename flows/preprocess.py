@@ -13,9 +13,9 @@ from pathlib import Path
 
 from prefect import get_run_logger, task
 
-from lstm.corpus import build_embedded, default_cache_dir
-from lstm.prepare import prepare
-from lstm.tokens import TOKENIZER_VERSION
+from lstm.data.corpus import build_embedded, default_cache_dir
+from lstm.data.prepare import prepare
+from lstm.data.tokens import TOKENIZER_VERSION
 
 from .settings import state_dir
 

@@ -18,7 +18,7 @@ from prefect import flow, get_run_logger
 from prefect.deployments import run_deployment
 from prefect.runtime import flow_run
 
-from lstm.windows import load_manifest
+from lstm.data.windows import load_manifest
 
 from . import tracking
 from .params import SweepParams, validate

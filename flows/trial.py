@@ -26,8 +26,8 @@ from prefect import flow, get_run_logger
 
 from lstm.checkpoint import load_model
 from lstm.export import exportable
-from lstm.generate import sample_report
 from lstm.models import NextToken
+from lstm.music.generate import sample_report
 from lstm.train import TrainConfig, train
 
 from .settings import state_dir

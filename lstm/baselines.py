@@ -6,7 +6,7 @@ from collections import Counter, defaultdict
 
 import numpy as np
 
-from .prepare import UNKNOWN_ID
+from lstm.data.vocab import UNKNOWN_ID
 
 
 def _files(tokens: np.ndarray, offsets: np.ndarray):

@@ -7,11 +7,11 @@ import json
 import sys
 from pathlib import Path
 
-from .bench import add_parser as add_bench
-from .bench import run as cmd_bench
-from .generate_cli import add_generate, cmd_generate
-from .maestro import DatasetError
-from .tokens import READERS
+from lstm.bench.run import add_parser as add_bench
+from lstm.bench.run import run as cmd_bench
+from lstm.data.maestro import DatasetError
+from lstm.data.tokens import READERS
+from lstm.music.cli import add_generate, cmd_generate
 
 
 def _add_prepare(sub):
@@ -83,12 +83,12 @@ def _add_evaluate(sub):
     p.add_argument("--data", type=Path, required=True, help="a directory written by `lstm prepare`")
     p.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto")
     p.add_argument("--music", action="store_true",
-                   help="also sample pieces after test prompts and print music metrics (lstm.music_metrics)")
+                   help="also sample pieces after test prompts and print music metrics (lstm.music.metrics)")
 
 
 def cmd_prepare(args) -> None:
-    from .corpus import build_embedded, default_cache_dir
-    from .prepare import prepare
+    from lstm.data.corpus import build_embedded, default_cache_dir
+    from lstm.data.prepare import prepare
 
     cache = args.cache_dir or default_cache_dir()
     data_dir = args.data_dir or build_embedded(cache, args.workers)
@@ -140,7 +140,7 @@ def cmd_evaluate(args) -> None:
     prev.write_text(json.dumps(m, indent=2))
     print_metrics(m)
     if args.music:
-        from .generate import print_music
+        from lstm.music.generate import print_music
 
         print_music(args.model, args.data, str(pick_device(args.device)))
 

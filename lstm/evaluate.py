@@ -14,10 +14,11 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from lstm.data.windows import Split, load_manifest, load_split, load_vocab
+
 from .baselines import baseline_accuracies
-from .errors import class_histograms, write_histogram
+from .pitch_classes import class_histograms, write_histogram
 from .precision import amp_context
-from .windows import Split, load_manifest, load_split, load_vocab
 
 TRAIN_EVAL_WINDOWS = 100_000  # train accuracy on an evenly spaced subset past this
 

@@ -18,11 +18,12 @@ from torch import nn
 from torch.nn import functional as F
 from tqdm import tqdm
 
+from lstm.data.windows import Split, load_manifest, load_split, load_vocab
+
 from .checkpoint import CheckpointWriter, save_model
 from .evaluate import evaluate_split
 from .models import build_model
 from .precision import amp_context, make_scaler
-from .windows import Split, load_manifest, load_split, load_vocab
 
 
 @dataclass

@@ -22,14 +22,14 @@ def cache_dir(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="session")
 def embedded_dir() -> Path:
-    from lstm.corpus import build_embedded, default_cache_dir
+    from lstm.data.corpus import build_embedded, default_cache_dir
 
     return build_embedded(default_cache_dir())
 
 
 @pytest.fixture(scope="session")
 def prepared(tmp_path_factory, embedded_dir, cache_dir) -> Path:
-    from lstm.prepare import prepare
+    from lstm.data.prepare import prepare
 
     out = tmp_path_factory.mktemp("prepared")
     prepare(embedded_dir, out, cache_dir, workers=os.cpu_count(), seq_len=32)

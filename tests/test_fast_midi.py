@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from lstm.fast_midi import Unsupported, fast_tokens
-from lstm.tokens import TokenizeError, read_midi
+from lstm.data.fast_midi import Unsupported, fast_tokens
+from lstm.data.tokens import TokenizeError, read_midi
 
 from random_midi import performance
 
@@ -83,8 +83,8 @@ def test_declined_files_are_read_by_music21(tmp_path, variant, reason):
 
 
 def test_prepare_counts_the_readers(tmp_path, embedded_dir):
-    from lstm.maestro import read_pieces, write_csv
-    from lstm.prepare import prepare
+    from lstm.data.maestro import read_pieces, write_csv
+    from lstm.data.prepare import prepare
 
     data = tmp_path / "data"
     pieces = read_pieces(embedded_dir, None)[:4]

@@ -10,10 +10,12 @@ import shutil
 import pytest
 import torch
 
-from lstm import pianoroll
 from lstm.checkpoint import load_model
 from lstm.cli import main
-from lstm.generate import (
+from lstm.data.tokens import midi_tokens
+from lstm.data.vocab import UNKNOWN
+from lstm.music import pianoroll
+from lstm.music.generate import (
     UNKNOWN_ID,
     generate_piece,
     next_ids,
@@ -21,9 +23,8 @@ from lstm.generate import (
     sample_ids,
     sample_report,
 )
-from lstm.music_metrics import METRIC_NAMES
-from lstm.render import build_events, midi_rhythm, token_pitches
-from lstm.tokens import UNKNOWN, midi_tokens
+from lstm.music.metrics import METRIC_NAMES
+from lstm.music.render import build_events, midi_rhythm, token_pitches
 
 
 @pytest.fixture(scope="module")
@@ -45,7 +46,7 @@ def no_fluidsynth(monkeypatch):
 
 
 def greedy(model, ids: list[int], length: int, seq_len: int) -> list[int]:
-    """Argmax decoding written out here, independently of lstm.generate."""
+    """Argmax decoding written out here, independently of lstm.music.generate."""
     ids, out = list(ids), []
     with torch.no_grad():
         for _ in range(length):
@@ -148,7 +149,7 @@ def test_chord_voicing_and_bar_lines():
     assert token_pitches("11.2.5") == (71, 74, 77)
     assert token_pitches("0") == (60, 72)  # one pitch class: an octave
     assert token_pitches("E-4") == (63,) and token_pitches("C#2") == (37,)
-    from lstm.render import Rhythm
+    from lstm.music.render import Rhythm
 
     events = build_events(["C4", "D4", "C4"], Rhythm([(3.0, 4.0)], 120.0, "test"))
     assert [(e.offset, e.duration) for e in events] == [(0.0, 4.0), (3.0, 1.0), (6.0, 2.0)]  # cut at the bar

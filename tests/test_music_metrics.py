@@ -6,7 +6,7 @@ import math
 
 import pytest
 
-from lstm.music_metrics import (
+from lstm.music.metrics import (
     METRIC_NAMES,
     chord_share,
     distinct_ratio,

@@ -11,9 +11,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from lstm.maestro import DatasetError, Piece, read_pieces, write_csv
-from lstm.prepare import UNKNOWN_ID, prepare
-from lstm.tokens import UNKNOWN, midi_tokens
+from lstm.data.maestro import DatasetError, Piece, read_pieces, write_csv
+from lstm.data.prepare import prepare
+from lstm.data.tokens import midi_tokens
+from lstm.data.vocab import UNKNOWN, UNKNOWN_ID
 
 MIDI = Path(__file__).parent / "midi"
 LSTM = [sys.executable, "-m", "lstm"]

@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from lstm.tokens import UNKNOWN, TokenizeError, chord_token, midi_tokens, note_token, token_class
+from lstm.data.tokens import TokenizeError, midi_tokens
+from lstm.data.vocab import UNKNOWN, chord_token, note_token, token_class
 
 MIDI = Path(__file__).parent / "midi"
 
@@ -71,7 +72,7 @@ def test_truncated_file_is_refused_not_cut_short():
     # music21 alone reads a file cut in the middle of a track as a shorter piece: midi_tokens must not.
     from music21 import converter
 
-    from lstm.tokens import stream_tokens
+    from lstm.data.tokens import stream_tokens
 
     partial = stream_tokens(converter.parse(MIDI / "truncated.midi", format="midi"))
     assert 0 < len(partial) < len(midi_tokens(MIDI / "train_a.midi"))

@@ -13,10 +13,10 @@ import torch
 
 from lstm.baselines import NGram
 from lstm.checkpoint import load_model
+from lstm.data.windows import load_split, load_vocab
 from lstm.evaluate import evaluate_split
 from lstm.models import EmbedLSTM, NextToken, build_model
 from lstm.train import TrainConfig, train
-from lstm.windows import load_split, load_vocab
 
 # Small enough for seconds on two CPU cores: 4 batches an epoch.
 TINY = TrainConfig(model="embed", hidden_sizes=[16], embed_dim=8, batch_size=32, epochs=2, seq_len=16,

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from lstm.windows import load_split, window_starts
+from lstm.data.windows import load_split, window_starts
 
 
 def file_of(offsets: np.ndarray, positions: np.ndarray) -> np.ndarray:

@@ -18,7 +18,7 @@ from torch import nn
 from torch.nn import functional as F
 from torch.utils.data import DataLoader, TensorDataset
 
-from .windows import window_starts
+from lstm.data.windows import window_starts
 
 
 def materialize_windows(tokens: np.ndarray, offsets: np.ndarray, seq_len: int,

@@ -17,6 +17,8 @@ from collections import namedtuple
 
 from music21.common.numberTools import nearestMultiple, opFrac
 
+from .vocab import chord_token, note_token
+
 DIVISORS = (4, 3)  # music21's default quantization grid: 16ths and triplet 8ths
 UNIT = 12  # quantized times are exact multiples of 1/12 quarter: held as ints
 
@@ -186,7 +188,6 @@ def _note_token(midi: int) -> str:
     if not _NOTE_NAMES:
         from music21 import pitch
 
-        from lstm.tokens import note_token
         for number in range(128):
             p = pitch.Pitch()
             p.midi = number
@@ -199,7 +200,6 @@ def _chord_token(midis) -> str:
     if classes not in _CHORD_NAMES:  # normal order depends on the pitch classes alone
         from music21 import chord, pitch
 
-        from lstm.tokens import chord_token
         pitches = []
         for pc in classes:
             pitches.append(pitch.Pitch())

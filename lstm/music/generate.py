@@ -32,7 +32,9 @@ import numpy as np
 import torch
 from torch import nn
 
-from .music_metrics import format_music_metrics, music_metrics
+from lstm.data.vocab import UNKNOWN_ID
+
+from .metrics import format_music_metrics, music_metrics
 from .render import (
     Event,
     Rhythm,
@@ -43,7 +45,7 @@ from .render import (
     write_midi,
 )
 
-UNKNOWN_ID = 0  # as in lstm.prepare: the vocabulary's first entry
+
 @dataclass
 class Prompt:
     ids: list[int]  # in the model's vocabulary
@@ -180,7 +182,7 @@ def prompts_from_test(prepared_dir: str | Path, vocab: list[str], seq_len: int, 
 
 def midi_prompt(path: str | Path, vocab: list[str], seq_len: int) -> Prompt:
     """The first seq_len tokens of a MIDI file, tokenized as the training data."""
-    from .tokens import TokenizeError, midi_tokens
+    from lstm.data.tokens import TokenizeError, midi_tokens
 
     path = Path(path)
     if not path.is_file():
@@ -226,7 +228,7 @@ def _generate_from_test(model, vocab, prepared_dir, seed, n_pieces, length, seq_
 def music_report(model: nn.Module, vocab: list[str], prepared_dir: str | Path, seed: int = 0, n_pieces: int = 3,
                  length: int = 200, seq_len: int | None = None, temperature: float = 1.0,
                  top_k: int | None = None) -> dict[str, float]:
-    """Music metrics (lstm.music_metrics) of n pieces sampled after test prompts, against the test split.
+    """Music metrics (lstm.music.metrics) of n pieces sampled after test prompts, against the test split.
     seq_len: the model's context (None: the prepared directory's seq_len)."""
     _, generated, _ = _generate_from_test(model, vocab, prepared_dir, seed, n_pieces, length, seq_len,
                                           temperature, top_k)
@@ -237,7 +239,7 @@ def sample_report(model: nn.Module, vocab: list[str], prepared_dir: str | Path, 
                   seed: int = 0, n_pieces: int = 3, length: int = 200, seq_len: int | None = None) -> dict[str, float]:
     """What the study calls per trial: n pieces sampled (temperature 1) after the starts of the first
     n test files, their music metrics against the whole test split (a flat dict of floats, names in
-    lstm.music_metrics.METRIC_NAMES), and the first piece written to OUT_DIR/sample.mid with its
+    lstm.music.metrics.METRIC_NAMES), and the first piece written to OUT_DIR/sample.mid with its
     piano roll OUT_DIR/sample_pianoroll.html (+ .png with kaleido, + sample.wav with fluidsynth).
 
     seq_len: the model's context, config['seq_len'] (None: the prepared directory's seq_len)."""
@@ -255,7 +257,7 @@ def sample_report(model: nn.Module, vocab: list[str], prepared_dir: str | Path, 
 def evaluate_music(run: str | Path, data: str | Path, device: str = "cpu", seed: int = 0, n_pieces: int = 3,
                    length: int = 200) -> dict[str, float]:
     """music_report of a saved run (RUN or RUN/model.pt)."""
-    from .checkpoint import load_model
+    from lstm.checkpoint import load_model
 
     model, saved = load_model(run, device)
     return music_report(model, saved["vocab"], data, seed, n_pieces, length, saved["config"]["seq_len"])

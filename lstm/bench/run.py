@@ -96,7 +96,7 @@ def cpu_model() -> str:
 def machine_info(device) -> dict:
     import torch
 
-    from .parallel import default_workers
+    from lstm.data.parallel import default_workers
 
     cuda = device.type == "cuda"
     mem = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") if hasattr(os, "sysconf") else 0
@@ -130,11 +130,12 @@ def check_targets(r: dict) -> dict:
 def run_bench(args) -> dict:
     import torch
 
-    from .bench_memory import bench_memory
-    from .bench_prep import run_child as bench_preprocessing
-    from .bench_train import bench_evaluation, bench_training, profile_ours
-    from .train import pick_device
-    from .windows import load_manifest
+    from lstm.data.windows import load_manifest
+    from lstm.train import pick_device
+
+    from .memory import bench_memory
+    from .prep import run_child as bench_preprocessing
+    from .train import bench_evaluation, bench_training, profile_ours
 
     device = pick_device(args.device)
     cfg = make_config(args, device.type == "cuda")
@@ -142,8 +143,8 @@ def run_bench(args) -> dict:
         tmp = Path(tmp)
         data = args.data
         if data is None:
-            from .corpus import build_embedded, default_cache_dir
-            from .prepare import prepare
+            from lstm.data.corpus import build_embedded, default_cache_dir
+            from lstm.data.prepare import prepare
 
             data = tmp / "prepared"
             prepare(build_embedded(default_cache_dir(), args.workers), data, default_cache_dir(), args.workers,
@@ -179,7 +180,7 @@ def run_bench(args) -> dict:
 
 
 def run(args) -> None:
-    from .bench_report import render
+    from .report import render
 
     r = run_bench(args)
     print(render(r))

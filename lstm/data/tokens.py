@@ -11,22 +11,15 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from .fast_midi import Unsupported, fast_tokens
+from .vocab import chord_token, note_token
+
 # Bump when the token stream a file gives could change: it keys the per-file cache.
 TOKENIZER_VERSION = "seed-2"  # seed-2: truncated files are skipped, not cut short
-
-UNKNOWN = "<unk>"
 
 
 class TokenizeError(Exception):
     """A file that cannot be tokenized; the message is the one-line reason."""
-
-
-def note_token(pitch) -> str:
-    return str(pitch)
-
-
-def chord_token(normal_order) -> str:
-    return ".".join(str(n) for n in normal_order)
 
 
 def read_part(score):
@@ -79,7 +72,6 @@ def read_midi(path: str | Path, reader: str = "auto") -> Read:
     _check_chunks(data)
     declined = None
     if reader == "auto":
-        from .fast_midi import Unsupported, fast_tokens
         try:
             tokens = fast_tokens(data)
         except Unsupported as exc:
@@ -128,26 +120,3 @@ def _check_chunks(data: bytes) -> None:
 def _one_line(exc: Exception) -> str:
     text = str(exc).strip().splitlines()
     return text[0][:200] if text else "no message"
-
-
-_PITCH_CLASS = {"C": 0, "D": 2, "E": 4, "F": 5, "G": 7, "A": 9, "B": 11}
-PITCH_CLASS_NAMES = ["C", "C#", "D", "E-", "E", "F", "F#", "G", "G#", "A", "B-", "B"]
-
-
-def token_class(token: str) -> str:
-    """The pitch class name of a note token, or `chord` / `unknown`."""
-    if token == UNKNOWN:
-        return "unknown"
-    if not token or token[0] not in _PITCH_CLASS:
-        return "chord"
-    pc = _PITCH_CLASS[token[0]]
-    for ch in token[1:]:
-        if ch == "#":
-            pc += 1
-        elif ch == "-":
-            pc -= 1
-        elif ch == "~" or ch == "`":  # microtones: round to the letter
-            continue
-        else:
-            break
-    return PITCH_CLASS_NAMES[pc % 12]

@@ -2,7 +2,7 @@
 and the fast reader's tokens compared with music21's, file by file.
 
 All three read the same MIDI files, in one fresh process that imports neither torch nor anything
-else of the bench (`python -m lstm.bench_prep`): music21 is slower in a process whose heap is full of
+else of the bench (`python -m lstm.bench.prep`): music21 is slower in a process whose heap is full of
 other objects (its garbage collector walks them all), which would flatter ours against the seed.
 music21 keeps a pickle of every score it parses (under its scratch directory, keyed by the file's
 path) and loads it on the next parse of that path: so the seed's loop and `lstm prepare` each read
@@ -22,10 +22,10 @@ import tempfile
 import time
 from pathlib import Path
 
-from .maestro import Piece, read_pieces, write_csv
-from .parallel import default_workers
-from .prepare import file_key, prepare
-from .tokens import TokenizeError, midi_tokens
+from lstm.data.maestro import Piece, read_pieces, write_csv
+from lstm.data.parallel import default_workers
+from lstm.data.prepare import file_key, prepare
+from lstm.data.tokens import TokenizeError, midi_tokens
 
 
 def pick_files(data_dir: Path, max_duration: float | None, n_files: int) -> list[Piece]:
@@ -121,7 +121,7 @@ def bench_preprocessing(data_dir: Path, max_duration: float | None, n_files: int
 
 def run_child(data_dir: Path, max_duration: float | None, n_files: int, seq_len: int,
               workers: int | None = None) -> dict:
-    cmd = [sys.executable, "-m", "lstm.bench_prep", str(data_dir), "--files", str(n_files), "--seq-len", str(seq_len)]
+    cmd = [sys.executable, "-m", "lstm.bench.prep", str(data_dir), "--files", str(n_files), "--seq-len", str(seq_len)]
     cmd += ["--max-duration", str(max_duration)] if max_duration is not None else []
     cmd += ["--workers", str(workers)] if workers else []
     done = subprocess.run(cmd, capture_output=True, text=True)
@@ -131,7 +131,7 @@ def run_child(data_dir: Path, max_duration: float | None, n_files: int, seq_len:
 
 
 def main(argv: list[str] | None = None) -> None:
-    p = argparse.ArgumentParser(prog="python -m lstm.bench_prep")
+    p = argparse.ArgumentParser(prog="python -m lstm.bench.prep")
     p.add_argument("data_dir", type=Path)
     p.add_argument("--files", type=int, default=0)
     p.add_argument("--seq-len", type=int, default=100)

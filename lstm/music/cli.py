@@ -2,17 +2,26 @@
 
 from __future__ import annotations
 
+from importlib.metadata import entry_points
 from pathlib import Path
+
+MODEL_SOURCES = "lstm.model_sources"
 
 
 def resolve_model(spec: str, tmpdir: str | Path) -> Path:
-    """RUN_DIR or a model.pt path as is; a `models:/NAME@ALIAS` URI downloaded into tmpdir."""
-    if spec.startswith("models:/"):
-        # Only a registry URI needs MLflow, which lives in flows/ (lstm never imports Prefect, Optuna or
-        # MLflow): import it here, lazily, so that everything else runs without those packages.
-        from flows.registry import download_model_pt
-
-        return Path(download_model_pt(spec, str(tmpdir)))
+    """RUN_DIR or a model.pt path as is; a URI such as `models:/NAME@ALIAS` fetched into tmpdir by the
+    source registered for its scheme (entry point group `lstm.model_sources`: flows registers `models`,
+    the MLflow registry), so the library itself never imports a tracking server's client."""
+    scheme, sep, _ = spec.partition(":/")
+    if sep and scheme.isidentifier():
+        sources = {ep.name: ep for ep in entry_points(group=MODEL_SOURCES)}
+        if scheme not in sources:
+            raise ValueError(f"no model source for {scheme}:/ URIs (known: {', '.join(sorted(sources)) or 'none'})")
+        try:
+            fetch = sources[scheme].load()
+        except ImportError as exc:
+            raise ValueError(f"{scheme}:/ URIs need the flows extra (pip install 'maestro-lstm[flows]'): {exc}") from None
+        return Path(fetch(spec, str(tmpdir)))
     path = Path(spec)
     if not (path / "model.pt" if path.is_dir() else path).is_file():
         raise FileNotFoundError(f"no model at {spec} (expected RUN_DIR/model.pt, a model.pt or models:/NAME@ALIAS)")
@@ -45,9 +54,11 @@ def cmd_generate(args) -> None:
     import secrets
     import tempfile
 
-    from .checkpoint import load_model
-    from .generate import UNKNOWN_ID, generate_piece, midi_prompt, prompts_from_test
-    from .train import pick_device
+    from lstm.checkpoint import load_model
+    from lstm.data.vocab import UNKNOWN_ID
+    from lstm.train import pick_device
+
+    from .generate import generate_piece, midi_prompt, prompts_from_test
 
     if args.data is None and args.prompt is None:
         raise ValueError("give --data PREPARED_DIR (prompt: a test piece's start) or --prompt MIDI")

@@ -7,7 +7,7 @@ training steps on it. The growth of peak RSS (ru_maxrss) over that, ÷ train tok
 of a token. The train split is tiled (or cut at a file boundary) to about `tokens` tokens first, so
 that the growth stands clear of allocator noise.
 
-Run as `python -m lstm.bench_memory {seed,ours} DATA ...`; prints one JSON line.
+Run as `python -m lstm.bench.memory {seed,ours} DATA ...`; prints one JSON line.
 """
 
 from __future__ import annotations
@@ -61,7 +61,7 @@ def sized_split(data: Path, out: Path, tokens: int) -> dict:
 
 
 def run_child(path: str, data: Path, cfg, device: str) -> dict:
-    cmd = [sys.executable, "-m", "lstm.bench_memory", path, str(data), "--device", device,
+    cmd = [sys.executable, "-m", "lstm.bench.memory", path, str(data), "--device", device,
            "--seq-len", str(cfg.seq_len), "--hidden-size", str(cfg.memory_hidden_size),
            "--num-layers", str(cfg.num_layers), "--embed-dim", str(cfg.embed_dim),
            "--batch-size", str(cfg.seed_batch_size if path == "seed" else cfg.memory_batch_size),
@@ -89,10 +89,11 @@ def _child(path: str, data: Path, device: str, seq_len: int, hidden: int, layers
            batch_size: int, steps: int) -> dict:
     import torch
 
-    from .bench_train import ours_optimizer, ours_step, sync
-    from .models import EmbedLSTM, SeedLSTM
+    from lstm.data.windows import Split, load_split, load_vocab
+    from lstm.models import EmbedLSTM, SeedLSTM
+
     from .seed_loop import endless, materialize_windows, seed_loader, seed_optimizer, seed_step
-    from .windows import Split, load_split, load_vocab
+    from .train import ours_optimizer, ours_step, sync
 
     dev = torch.device(device)
     vocab_size = len(load_vocab(data))
@@ -136,7 +137,7 @@ def _child(path: str, data: Path, device: str, seq_len: int, hidden: int, layers
 
 
 def main(argv: list[str] | None = None) -> None:
-    p = argparse.ArgumentParser(prog="python -m lstm.bench_memory")
+    p = argparse.ArgumentParser(prog="python -m lstm.bench.memory")
     p.add_argument("path", choices=["seed", "ours"])
     p.add_argument("data", type=Path)
     p.add_argument("--device", default="cpu")

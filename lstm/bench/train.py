@@ -17,12 +17,13 @@ import numpy as np
 import torch
 from torch import nn
 
-from .evaluate import evaluate_split
-from .models import EmbedLSTM, SeedLSTM
-from .precision import make_scaler
+from lstm.data.windows import Split, load_split, load_vocab
+from lstm.evaluate import evaluate_split
+from lstm.models import EmbedLSTM, SeedLSTM
+from lstm.precision import make_scaler
+from lstm.train import TrainConfig, make_optimizer, train_step
+
 from .seed_loop import endless, materialize_windows, seed_loader, seed_optimizer, seed_step
-from .train import TrainConfig, make_optimizer, train_step
-from .windows import Split, load_split, load_vocab
 
 
 def sync(device: torch.device) -> None:

@@ -1,11 +1,11 @@
 """Music-quality metrics of generated pieces against real music: pure functions on token strings.
 
-Tokens are the seed's (`lstm.tokens`): a note is its pitch with octave (`E-4`), a chord the normal
+Tokens are the seed's (`lstm.data.tokens`): a note is its pitch with octave (`E-4`), a chord the normal
 order of its pitch classes joined by dots (`0.4.7`), `<unk>` the unknown token. A *piece* is one
 sequence of tokens. Definitions, for one piece:
 
 - **pitch-class histogram** (`pitch_class_histogram`): 12 weights, C..B. A note token counts once
-  for its pitch class (`lstm.tokens.token_class`); a chord token counts once for *each* pitch class
+  for its pitch class (`lstm.data.tokens.token_class`); a chord token counts once for *each* pitch class
   of its normal order (`0.4.7` adds 1 to C, 1 to E and 1 to G: a chord sounds all of them). Unknown
   tokens count nowhere. Normalised to sum 1 (all zeros when nothing counted).
 - **pc_tvd(a, b)**: total variation distance of the two normalised histograms, 0.5 * sum |p - q|,
@@ -17,7 +17,7 @@ sequence of tokens. Definitions, for one piece:
 - **top-2 shares** (`top2_shares`): the two pitch classes most frequent among the generated *note*
   tokens (chords and unknowns excluded; ties broken in C..B order; fewer than two when fewer occur).
   `top2_share` is their count over all generated tokens, `top2_true_share` the count of the same two
-  classes' note tokens over all reference tokens: the seed's G/D collapse check (`lstm.errors`), on
+  classes' note tokens over all reference tokens: the seed's G/D collapse check (`lstm.pitch_classes`), on
   sampled music instead of argmax predictions.
 
 `music_metrics` pools several pieces into the flat dict of floats the study logs (names `music_*`).
@@ -28,7 +28,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Sequence
 
-from .tokens import PITCH_CLASS_NAMES, UNKNOWN, token_class
+from lstm.data.vocab import PITCH_CLASS_NAMES, UNKNOWN, token_class
 
 PC_INDEX = {name: i for i, name in enumerate(PITCH_CLASS_NAMES)}
 

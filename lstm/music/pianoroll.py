@@ -15,6 +15,8 @@ import subprocess
 from collections.abc import Sequence
 from pathlib import Path
 
+from lstm.data.vocab import PITCH_CLASS_NAMES
+
 SOUNDFONT_PATHS = (
     "/usr/share/sounds/sf2/FluidR3_GM.sf2",
     "/usr/share/sounds/sf2/default-GM.sf2",
@@ -23,11 +25,11 @@ SOUNDFONT_PATHS = (
     "/usr/local/share/soundfonts/default.sf2",
     "/opt/homebrew/share/soundfonts/default.sf2",
 )
-NOTE_NAMES = ["C", "C#", "D", "E-", "E", "F", "F#", "G", "G#", "A", "B-", "B"]
+
 
 
 def midi_name(pitch: int) -> str:
-    return f"{NOTE_NAMES[pitch % 12]}{pitch // 12 - 1}"
+    return f"{PITCH_CLASS_NAMES[pitch % 12]}{pitch // 12 - 1}"
 
 
 def piano_roll_figure(notes: Sequence[tuple[float, float, int]], title: str = "", tempo: float | None = None):

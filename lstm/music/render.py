@@ -17,8 +17,10 @@ from pathlib import Path
 
 import torch
 
-from .music_metrics import chord_pitch_classes, is_chord
-from .tokens import UNKNOWN, read_part
+from lstm.data.tokens import read_part
+from lstm.data.vocab import UNKNOWN
+
+from .metrics import chord_pitch_classes, is_chord
 
 GRID = 0.25  # beats: the rhythm is snapped to sixteenths
 BAR = 4.0  # beats: the piece is in 4/4; music21 splits a note across a barline into two tokens

@@ -10,7 +10,7 @@ import json
 from collections import Counter
 from pathlib import Path
 
-from .tokens import PITCH_CLASS_NAMES, token_class
+from lstm.data.vocab import PITCH_CLASS_NAMES, token_class
 
 CLASSES = [*PITCH_CLASS_NAMES, "chord", "unknown"]
 

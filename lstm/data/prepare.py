@@ -18,9 +18,8 @@ import numpy as np
 
 from .maestro import SPLITS, DatasetError, read_pieces
 from .parallel import map_unordered
-from .tokens import TOKENIZER_VERSION, UNKNOWN, TokenizeError, read_midi
-
-UNKNOWN_ID = 0
+from .tokens import TOKENIZER_VERSION, TokenizeError, read_midi
+from .vocab import UNKNOWN, UNKNOWN_ID
 
 
 @dataclass

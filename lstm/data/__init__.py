@@ -1,0 +1,1 @@
+"""MIDI → tokens → arrays on disk → windows: the data path, MAESTRO or the embedded default."""

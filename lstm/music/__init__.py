@@ -1,0 +1,1 @@
+"""Music out of a trained model: sampling, rendering tokens to MIDI, music metrics, piano rolls."""
