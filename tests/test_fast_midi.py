@@ -7,12 +7,13 @@ ties over barlines) and random performance-like files (tests/random_midi.py).
 
 from __future__ import annotations
 
+import re
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 import pytest
 
-from lstm.data.fast_midi import Unsupported, fast_tokens
+from lstm.data.fast_midi import MUSIC21_VERSION, Unsupported, fast_tokens, installed_music21
 from lstm.data.tokens import TokenizeError, read_midi
 
 from random_midi import performance
@@ -34,6 +35,15 @@ def _assert_identical(results) -> None:
     for name, expected, fast in results:
         assert fast.reader == "fast", (name, fast.declined)
         assert fast.tokens == expected, name
+
+
+def test_music21_is_pinned_to_the_release_the_fast_reader_reproduces():
+    import music21
+
+    pyproject = (Path(__file__).parents[1] / "pyproject.toml").read_text()
+    pins = re.findall(r'"music21([^"]*)"', pyproject)
+    assert pins == [f"=={MUSIC21_VERSION}"]
+    assert music21.__version__ == installed_music21() == MUSIC21_VERSION
 
 
 def test_embedded_corpus_matches_music21(embedded_dir):
@@ -98,3 +108,11 @@ def test_prepare_counts_the_readers(tmp_path, embedded_dir):
     assert m["fast_declined"] == {"time signature changes": 1}
     again = prepare(data, tmp_path / "out2", tmp_path / "cache", workers=1, seq_len=8)
     assert again["cache_hits"] == 4 and again["readers"] == m["readers"]  # the cache remembers the reader
+
+
+def test_the_token_cache_is_keyed_by_the_music21_release(tmp_path):
+    from lstm.data.prepare import file_key
+
+    path = MIDI / "known.midi"
+    assert file_key(path) == file_key(path, MUSIC21_VERSION)
+    assert file_key(path, "10.6.0") != file_key(path, MUSIC21_VERSION)  # an upgrade reads the file again

@@ -14,6 +14,8 @@ measure the agreement.
 from __future__ import annotations
 
 from collections import namedtuple
+from functools import cache
+from importlib.metadata import version
 
 from music21.common.numberTools import nearestMultiple, opFrac
 
@@ -21,6 +23,15 @@ from .vocab import chord_token, note_token
 
 DIVISORS = (4, 3)  # music21's default quantization grid: 16ths and triplet 8ths
 UNIT = 12  # quantized times are exact multiples of 1/12 quarter: held as ints
+# The music21 release whose MIDI import this module reproduces, step by step; pyproject.toml pins it and
+# tests/test_fast_midi.py compares the two readers on it. Another release may quantize or voice differently.
+MUSIC21_VERSION = "10.5.1"
+
+
+@cache
+def installed_music21() -> str:
+    """The installed music21 release, from its metadata (no import of music21 needed)."""
+    return version("music21")
 
 
 class Unsupported(Exception):
@@ -31,6 +42,8 @@ Note = namedtuple("Note", "on off pitch")  # ticks; one music21 TimedNoteEvent
 
 
 def fast_tokens(data: bytes) -> list[str]:
+    if installed_music21() != MUSIC21_VERSION:  # its tokens might differ from ours: let music21 itself read
+        raise Unsupported(f"music21 {installed_music21()} is installed; the fast reader reproduces {MUSIC21_VERSION}")
     tpq, note_track, time_signature = _read(data)
     elements, voices_required = _chords(note_track, tpq)
     if not elements:

@@ -1,8 +1,9 @@
 """`lstm prepare`: a MAESTRO directory → vocabulary, token arrays and a manifest.
 
 Every file is tokenized once per content: results (tokens, or the reason a file was skipped) are
-cached per file under `cache_dir/tokens/<sha256 of content + tokenizer version>.json`, written as
-soon as that file is done, so a killed run keeps its work and a re-run parses nothing.
+cached per file under `cache_dir/tokens/<sha256 of content + tokenizer version + music21 version>.json`,
+written as soon as that file is done, so a killed run keeps its work and a re-run parses nothing; another
+music21 release (whose tokens may differ) misses the cache instead of reusing stale tokens.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .fast_midi import installed_music21
 from .maestro import SPLITS, DatasetError, read_pieces
 from .parallel import map_unordered
 from .tokens import TOKENIZER_VERSION, TokenizeError, read_midi
@@ -34,9 +36,12 @@ class FileResult:
     declined: str | None = None  # why the fast reader handed the file to music21
 
 
-def file_key(path: Path) -> str:
+def file_key(path: Path, music21: str | None = None) -> str:
+    """The cache key of a file's tokens: its content, our tokenizer's version and music21's (the tokens
+    are music21's, so an upgrade may change them)."""
     digest = hashlib.sha256(path.read_bytes())
     digest.update(TOKENIZER_VERSION.encode())
+    digest.update(f"music21 {music21 or installed_music21()}".encode())
     return digest.hexdigest()
 
 
@@ -107,6 +112,7 @@ def prepare(data_dir: str | Path, out: str | Path, cache_dir: str | Path, worker
         }
     manifest = {
         "tokenizer_version": TOKENIZER_VERSION,
+        "music21_version": installed_music21(),
         "input_hash": hashlib.sha256("".join(f"{r.split}:{r.file}:{r.key};" for r in results).encode()).hexdigest(),
         "data_dir": str(data_dir.resolve()),
         "seq_len": seq_len,
