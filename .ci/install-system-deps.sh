@@ -2,6 +2,7 @@
 # Installs the system packages CI needs, only those that are missing (idempotent, quiet):
 #   - a PostgreSQL server (initdb/pg_ctl/postgres) for tests/pg.py      -> postgresql-15 (or postgresql)
 #   - a compose CLI that can run `config` without a Docker engine        -> Debian's docker-compose (1.29, v1)
+#   - FluidSynth and a General MIDI soundfont, so the audio tests run     -> fluidsynth fluid-soundfont-gm
 # `apt-get update` runs once, and only when something is missing. Any failure prints one line and exits 1.
 # Needs root (CI runs as root); usage: bash .ci/install-system-deps.sh
 set -euo pipefail
@@ -33,9 +34,15 @@ have_compose() {
     command -v docker >/dev/null 2>&1 && docker compose version >/dev/null 2>&1
 }
 
+have_audio() {
+    # the soundfont path is the first of lstm/music/audio.py's SOUNDFONT_PATHS
+    command -v fluidsynth >/dev/null 2>&1 && [[ -f /usr/share/sounds/sf2/FluidR3_GM.sf2 ]]
+}
+
 missing=()
 have_postgres || missing+=(postgres)
 have_compose || missing+=(compose)
+have_audio || missing+=(audio)
 ((${#missing[@]} == 0)) && exit 0
 
 command -v apt-get >/dev/null 2>&1 || die "missing ${missing[*]} and apt-get is not available"
@@ -57,6 +64,9 @@ for m in "${missing[@]}"; do
             # Debian 12's docker-compose is the Python v1 (1.29.2): `docker-compose config` validates and renders
             # a compose file without a daemon. --no-install-recommends keeps docker.io (the engine) out.
             pkgs+=(docker-compose) ;;
+        audio)
+            # FluidSynth writes Ogg Vorbis and FLAC itself (libsndfile); the soundfont is FluidR3_GM.sf2.
+            pkgs+=(fluidsynth fluid-soundfont-gm) ;;
     esac
 done
 
@@ -64,4 +74,5 @@ apt_install "${pkgs[@]}" || die "apt-get install ${pkgs[*]} failed"
 
 have_postgres || die "PostgreSQL server binaries still not found after installing ${pkgs[*]}"
 have_compose || die "docker-compose still not usable after installing ${pkgs[*]}"
+have_audio || die "fluidsynth or FluidR3_GM.sf2 still not found after installing ${pkgs[*]}"
 echo "install-system-deps: installed ${pkgs[*]}"

@@ -11,6 +11,8 @@ import torch
 from mlflow.tracking import MlflowClient
 from music21 import converter
 
+from lstm.music import audio
+
 from stack import BIN, REPO, run_sweep, running_stack
 
 pytestmark = pytest.mark.e2e
@@ -65,6 +67,10 @@ def test_sweep_completes_and_logs_every_trial(stack, first_sweep):
             html = c.download_artifacts(run.info.run_id, "gd_histogram.html")
             text = open(html, encoding="utf-8").read()
             assert '<script src="http' not in text and len(text) > 1_000_000  # plotly.js embedded: opens offline
+            music = {a.path for a in c.list_artifacts(run.info.run_id, "music")}
+            assert {"music/sample.mid", "music/sample_pianoroll.html"} <= music
+            if audio.missing() is None:  # CI installs FluidSynth (.ci/install-system-deps.sh): audio for real
+                assert "music/sample.ogg" in music
     assert not [r for r in runs if r.info.status == "RUNNING"]
     optuna_plots = {a.path for a in c.list_artifacts(parents[0].info.run_id, "optuna")}
     assert {"optuna/optimization_history.html", "optuna/param_importances.html"} <= optuna_plots

@@ -14,7 +14,7 @@ from lstm.checkpoint import load_model
 from lstm.cli import main
 from lstm.data.tokens import midi_tokens
 from lstm.data.vocab import UNKNOWN
-from lstm.music import pianoroll
+from lstm.music import audio
 from lstm.music.generate import (
     UNKNOWN_ID,
     generate_piece,
@@ -40,9 +40,11 @@ def prompt(loaded, prepared):
 
 
 @pytest.fixture()
-def no_fluidsynth(monkeypatch):
-    real = shutil.which
-    monkeypatch.setattr(pianoroll.shutil, "which", lambda name, *a, **k: None if name == "fluidsynth" else real(name))
+def no_fluidsynth(monkeypatch, tmp_path):
+    """A PATH on which no fluidsynth exists, as on a machine without it."""
+    empty = tmp_path / "empty-path"
+    empty.mkdir()
+    monkeypatch.setenv("PATH", str(empty))
 
 
 def greedy(model, ids: list[int], length: int, seq_len: int) -> list[int]:
@@ -90,7 +92,7 @@ def test_rhythm_comes_from_the_prompt_midi(loaded, prompt, tmp_path):
     rhythm = midi_rhythm(prompt.midi_path)
     assert rhythm.source == str(prompt.midi_path) and rhythm.tempo == 90  # the embedded files' tempo
     piece = generate_piece(model, vocab, prompt, tmp_path / "r.mid", length=120, seed=1, seq_len=seq_len,
-                           wav=False)
+                           audio=None)
     onsets = [ev.offset for ev in piece.events]
     iois = {b - a for a, b in zip(onsets, onsets[1:])}
     assert iois <= {ioi for ioi, _ in rhythm.pairs}
@@ -103,7 +105,7 @@ def test_rhythm_comes_from_the_prompt_midi(loaded, prompt, tmp_path):
 def test_fixed_seed_gives_the_same_piece(loaded, prompt, tmp_path):
     model, vocab, seq_len = loaded
     pieces = [generate_piece(model, vocab, prompt, tmp_path / f"{name}.mid", length=60, seed=7,
-                             seq_len=seq_len, wav=False) for name in "ab"]
+                             seq_len=seq_len, audio=None) for name in "ab"]
     assert pieces[0].tokens == pieces[1].tokens
     assert [(e.offset, e.duration) for e in pieces[0].events] == [(e.offset, e.duration) for e in pieces[1].events]
     assert (tmp_path / "a.mid").read_bytes() == (tmp_path / "b.mid").read_bytes()
@@ -118,7 +120,7 @@ def test_temperature_zero_and_top1_are_argmax(loaded, prompt, tmp_path):
     assert sample_ids(model, prompt.ids, 40, top_k=1, generator=torch.Generator().manual_seed(5),
                       seq_len=seq_len)[0].tolist() == expected
     piece = generate_piece(model, vocab, prompt, tmp_path / "g.mid", length=40, temperature=0, seed=123,
-                           seq_len=seq_len, wav=False)
+                           seq_len=seq_len, audio=None)
     assert piece.ids == expected
 
 
@@ -166,10 +168,11 @@ def test_cli_writes_midi_and_piano_roll_and_says_fluidsynth_is_missing(tiny_run,
     assert len(midi_tokens(out)) == 60
     html = (tmp_path / "piece_pianoroll.html").read_text()
     assert "plotly" in html and 'src="https://cdn.plot.ly' not in html and len(html) > 1_000_000  # plotly.js embedded
-    assert not (tmp_path / "piece.wav").exists()
+    assert not [p for p in tmp_path.iterdir() if p.suffix in audio.SUFFIXES]
     lines = capsys.readouterr().out.splitlines()
     missing = [line for line in lines if "fluidsynth" in line.lower()]
-    assert len(missing) == 1 and missing[0].startswith("no WAV")
+    assert len(missing) == 1 and missing[0].startswith("no audio: fluidsynth not found")
+    assert "apt-get install fluidsynth fluid-soundfont-gm" in missing[0]
     assert any("seed 11" in line for line in lines)
 
 
@@ -191,16 +194,43 @@ def test_cli_prompt_midi(tiny_run, embedded_dir, tmp_path, capsys, no_fluidsynth
     assert f"rhythm: {midi}" in capsys.readouterr().out
 
 
-@pytest.mark.skipif(not (shutil.which("fluidsynth") and pianoroll.find_soundfont()),
-                    reason="FluidSynth and a General MIDI soundfont are not installed")
-def test_wav_with_fluidsynth(tiny_run, prepared, tmp_path):
+def ogg_vorbis_info(data: bytes) -> tuple[int, float]:
+    """(sample rate, seconds) of an Ogg Vorbis file, read from its headers: the identification header holds
+    the rate, the last page's granule position the number of samples."""
+    assert data[:4] == b"OggS"
+    ident = data.index(b"\x01vorbis") + 7
+    rate = int.from_bytes(data[ident + 5:ident + 9], "little")
+    last = data.rindex(b"OggS")
+    return rate, int.from_bytes(data[last + 6:last + 14], "little") / rate
+
+
+AUDIO = pytest.mark.skipif(audio.missing() is not None, reason=f"no audio here: {audio.missing()}")
+
+
+@AUDIO
+def test_cli_writes_compressed_audio_beside_the_midi(tiny_run, prepared, tmp_path, capsys):
+    """The trial's sample length (200 tokens): Ogg Vorbis, under 1 MB, more than a second of sound."""
+    out = tmp_path / "w.mid"
+    assert main(["generate", "--model", str(tiny_run), "--data", str(prepared), "--out", str(out),
+                 "--length", "200", "--seed", "1"]) == 0
+    ogg = tmp_path / "w.ogg"
+    assert f"wrote {ogg}" in capsys.readouterr().out
+    rate, seconds = ogg_vorbis_info(ogg.read_bytes())
+    assert rate == 24000 and seconds > 10
+    assert ogg.stat().st_size < 1_000_000
+    assert not (tmp_path / "w.wav").exists()
+
+
+@AUDIO
+def test_flac_and_wav_on_request(tiny_run, prepared, tmp_path):
     import wave
 
     out = tmp_path / "w.mid"
     assert main(["generate", "--model", str(tiny_run), "--data", str(prepared), "--out", str(out),
-                 "--length", "20", "--seed", "1"]) == 0
-    wav, msg = pianoroll.write_wav(out, tmp_path / "w.wav")
-    assert wav is not None, msg
+                 "--length", "20", "--seed", "1", "--audio", "flac"]) == 0
+    assert (tmp_path / "w.flac").read_bytes()[:4] == b"fLaC" and not (tmp_path / "w.ogg").exists()
+    wav, msg = audio.write_audio(out, "wav")
+    assert wav == tmp_path / "w.wav", msg
     with wave.open(str(wav)) as w:
         assert w.getnframes() > w.getframerate()  # more than a second of sound
 

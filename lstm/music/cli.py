@@ -5,6 +5,8 @@ from __future__ import annotations
 from importlib.metadata import entry_points
 from pathlib import Path
 
+from .audio import DEFAULT_FORMAT, FORMATS
+
 MODEL_SOURCES = "lstm.model_sources"
 
 
@@ -30,10 +32,11 @@ def resolve_model(spec: str, tmpdir: str | Path) -> Path:
 
 def add_generate(sub) -> None:
     p = sub.add_parser(
-        "generate", help="sample a piece from a trained model into MIDI (+ piano roll, WAV)",
+        "generate", help="sample a piece from a trained model into MIDI (+ piano roll, audio)",
         description="Sample --length tokens after a prompt and write them (the continuation only) as MIDI, "
-                    "with a piano roll OUT_pianoroll.html (and .png when kaleido is installed) and OUT.wav "
-                    "when fluidsynth and a General MIDI soundfont ($SOUNDFONT) exist. The prompt is the first "
+                    "with a piano roll OUT_pianoroll.html (and .png when kaleido is installed) and its audio (OUT.ogg: "
+                    "--audio) when FluidSynth and a General MIDI soundfont exist (apt-get install fluidsynth "
+                    "fluid-soundfont-gm, or $SOUNDFONT); one line says why when they do not. The prompt is the first "
                     "seq_len tokens of the first long-enough test file of --data, or of the --prompt MIDI "
                     "(which wins when both are given); one of the two is required. The rhythm is drawn from "
                     "the prompt's MIDI file (for --data: the test file named in its manifest.json), else "
@@ -48,6 +51,9 @@ def add_generate(sub) -> None:
     p.add_argument("--top-k", type=int, default=None, metavar="K", help="sample among the K most likely tokens")
     p.add_argument("--seed", type=int, default=None, metavar="S", help="random seed: fixes the piece (default: a fresh one, printed)")
     p.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto")
+    p.add_argument("--audio", choices=[*FORMATS, "none"], default=DEFAULT_FORMAT,
+                   help=f"audio written beside the MIDI: ogg (Vorbis, 24 kHz, small), flac, wav or none "
+                        f"(default {DEFAULT_FORMAT})")
 
 
 def cmd_generate(args) -> None:
@@ -78,7 +84,8 @@ def cmd_generate(args) -> None:
         prompt = prompts_from_test(args.data, vocab, seq_len, 1)[0]
     seed = args.seed if args.seed is not None else secrets.randbelow(2**31)
     piece = generate_piece(model, vocab, prompt, args.out, length=args.length, temperature=args.temperature,
-                           top_k=args.top_k, seed=seed, seq_len=seq_len)
+                           top_k=args.top_k, seed=seed, seq_len=seq_len,
+                           audio=None if args.audio == "none" else args.audio)
     unknown = sum(i == UNKNOWN_ID for i in prompt.ids)
     print(f"prompt: {len(prompt.ids)} tokens of {prompt.source}" + (f" ({unknown} unknown)" if unknown else ""))
     print(f"rhythm: {piece.rhythm.source}, {len(piece.rhythm.pairs)} (IOI, duration) pairs, "

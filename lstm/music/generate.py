@@ -1,4 +1,4 @@
-"""`lstm generate`: sample a piece from a trained model and write it as MIDI (+ piano roll, WAV).
+"""`lstm generate`: sample a piece from a trained model and write it as MIDI (+ piano roll, audio).
 
 Prompt: the first seq_len tokens of the first test file with at least seq_len tokens (`--data`), or
 of a MIDI file (`--prompt`, tokenized like the training data; tokens the model has never seen
@@ -34,6 +34,7 @@ from torch import nn
 
 from lstm.data.vocab import UNKNOWN_ID
 
+from .audio import DEFAULT_FORMAT
 from .metrics import format_music_metrics, music_metrics
 from .render import (
     Event,
@@ -119,13 +120,15 @@ def sample_ids(model: nn.Module, prompt, length: int, temperature: float = 1.0, 
 # ------------------------------------------------------------------------------------ writing
 
 def output_paths(midi_path: Path) -> dict[str, Path]:
-    return {"html": midi_path.with_name(midi_path.stem + "_pianoroll.html"), "wav": midi_path.with_suffix(".wav")}
+    return {"html": midi_path.with_name(midi_path.stem + "_pianoroll.html")}
 
 
 def write_piece(tokens: list[str], rhythm: Rhythm, midi_path: str | Path, generator: torch.Generator | None = None,
-                title: str = "", wav: bool = True) -> tuple[list[Event], list[Path], list[str]]:
-    """MIDI + piano roll (+ PNG, + WAV when possible): (events, files written, messages such as 'no WAV: ...')."""
-    from .pianoroll import write_piano_roll, write_wav
+                title: str = "", audio: str | None = DEFAULT_FORMAT) -> tuple[list[Event], list[Path], list[str]]:
+    """MIDI + piano roll (+ PNG, + audio in format AUDIO when FluidSynth can; None: no audio):
+    (events, files written, messages such as 'no audio: ...')."""
+    from .audio import write_audio
+    from .pianoroll import write_piano_roll
 
     midi_path = Path(midi_path)
     events = build_events(tokens, rhythm, generator)
@@ -133,12 +136,12 @@ def write_piece(tokens: list[str], rhythm: Rhythm, midi_path: str | Path, genera
     paths = output_paths(midi_path)
     files += write_piano_roll(roll_notes(events), paths["html"], title or midi_path.stem, rhythm.tempo)
     messages = []
-    if wav:
-        wav_file, msg = write_wav(midi_path, paths["wav"])
-        if wav_file is None:
+    if audio:
+        sound, msg = write_audio(midi_path, audio)
+        if sound is None:
             messages.append(msg)
         else:
-            files.append(wav_file)
+            files.append(sound)
     return events, files, messages
 
 
@@ -199,8 +202,9 @@ def midi_prompt(path: str | Path, vocab: list[str], seq_len: int) -> Prompt:
 
 def generate_piece(model: nn.Module, vocab: list[str], prompt: Prompt, out: str | Path, *, length: int = 500,
                    temperature: float = 1.0, top_k: int | None = None, seed: int = 0,
-                   seq_len: int | None = None, rhythm: Rhythm | None = None, wav: bool = True) -> Piece:
-    """Sample `length` tokens after the prompt and write OUT (MIDI), its piano roll and maybe a WAV.
+                   seq_len: int | None = None, rhythm: Rhythm | None = None,
+                   audio: str | None = DEFAULT_FORMAT) -> Piece:
+    """Sample `length` tokens after the prompt and write OUT (MIDI), its piano roll and, when FluidSynth can, its audio.
 
     The written piece is the continuation only (`length` events), not the prompt."""
     if length < 1:
@@ -212,7 +216,7 @@ def generate_piece(model: nn.Module, vocab: list[str], prompt: Prompt, out: str 
         rhythm = midi_rhythm(prompt.midi_path) if prompt.midi_path else default_rhythm("no MIDI for the prompt")
     title = f"generated after {Path(prompt.source).name}: {length} tokens, temperature {temperature:g}" + (
         f", top-{top_k}" if top_k else "") + f", seed {seed}"
-    events, files, messages = write_piece(tokens, rhythm, out, gen, title, wav)
+    events, files, messages = write_piece(tokens, rhythm, out, gen, title, audio)
     return Piece(tokens, ids, events, rhythm, files, messages)
 
 
@@ -240,7 +244,7 @@ def sample_report(model: nn.Module, vocab: list[str], prepared_dir: str | Path, 
     """What the study calls per trial: n pieces sampled (temperature 1) after the starts of the first
     n test files, their music metrics against the whole test split (a flat dict of floats, names in
     lstm.music.metrics.METRIC_NAMES), and the first piece written to OUT_DIR/sample.mid with its
-    piano roll OUT_DIR/sample_pianoroll.html (+ .png with kaleido, + sample.wav with fluidsynth).
+    piano roll OUT_DIR/sample_pianoroll.html (+ .png with kaleido, + sample.ogg with FluidSynth: lstm.music.audio).
 
     seq_len: the model's context, config['seq_len'] (None: the prepared directory's seq_len)."""
     out_dir = Path(out_dir)

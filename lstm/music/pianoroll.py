@@ -1,31 +1,16 @@
-"""A piano roll of a generated piece (plotly HTML, PNG when an image engine exists) and its audio.
+"""A piano roll of a generated piece (plotly HTML, PNG when an image engine exists); audio is audio.py's.
 
 The HTML is self-contained (plotly.js embedded), so it opens offline. A PNG is written only when
-`kaleido` is importable and works; otherwise silently none. A WAV is rendered with the `fluidsynth`
-binary and a General MIDI soundfont ($SOUNDFONT, or one of SOUNDFONT_PATHS); without them
-`write_wav` writes nothing and returns the one-line reason.
+`kaleido` is importable and works; otherwise silently none.
 """
 
 from __future__ import annotations
 
 import importlib.util
-import os
-import shutil
-import subprocess
 from collections.abc import Sequence
 from pathlib import Path
 
 from lstm.data.vocab import PITCH_CLASS_NAMES
-
-SOUNDFONT_PATHS = (
-    "/usr/share/sounds/sf2/FluidR3_GM.sf2",
-    "/usr/share/sounds/sf2/default-GM.sf2",
-    "/usr/share/soundfonts/FluidR3_GM.sf2",
-    "/usr/share/soundfonts/default.sf2",
-    "/usr/local/share/soundfonts/default.sf2",
-    "/opt/homebrew/share/soundfonts/default.sf2",
-)
-
 
 
 def midi_name(pitch: int) -> str:
@@ -73,35 +58,3 @@ def write_piano_roll(notes: Sequence[tuple[float, float, int]], html_path: str |
         except Exception:  # kaleido present but unusable (e.g. no browser for kaleido >= 1): no PNG
             png.unlink(missing_ok=True)
     return written
-
-
-def find_soundfont() -> Path | None:
-    """$SOUNDFONT when it names a file, else the first of SOUNDFONT_PATHS that exists."""
-    env = os.environ.get("SOUNDFONT")
-    for candidate in ([env] if env else []) + list(SOUNDFONT_PATHS):
-        if Path(candidate).is_file():
-            return Path(candidate)
-    return None
-
-
-def write_wav(midi_path: str | Path, wav_path: str | Path, soundfont: str | Path | None = None,
-              sample_rate: int = 44100) -> tuple[Path | None, str]:
-    """Render MIDI_PATH to WAV_PATH with fluidsynth; returns (the WAV or None, a one-line message)."""
-    binary = shutil.which("fluidsynth")
-    if binary is None:
-        return None, ("no WAV: fluidsynth not found on PATH (install it and a General MIDI soundfont "
-                      "such as FluidR3_GM.sf2 to get audio)")
-    sf2 = Path(soundfont) if soundfont else find_soundfont()
-    if sf2 is None or not sf2.is_file():
-        return None, ("no WAV: no General MIDI soundfont found (set SOUNDFONT=/path/to/FluidR3_GM.sf2 "
-                      "or install one, e.g. /usr/share/sounds/sf2/FluidR3_GM.sf2)")
-    wav_path = Path(wav_path)
-    cmd = [binary, "-ni", "-F", str(wav_path), "-r", str(sample_rate), str(sf2), str(midi_path)]
-    try:
-        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
-    except (OSError, subprocess.TimeoutExpired) as exc:
-        return None, f"no WAV: fluidsynth failed: {type(exc).__name__}: {exc}"
-    if proc.returncode != 0 or not wav_path.is_file() or wav_path.stat().st_size == 0:
-        reason = (proc.stderr or proc.stdout or "").strip().splitlines()
-        return None, f"no WAV: fluidsynth exited {proc.returncode}: {reason[-1][:200] if reason else 'no output'}"
-    return wav_path, f"wrote {wav_path}"
