@@ -8,6 +8,7 @@ from pathlib import Path
 
 from lstm.data.maestro import DatasetError, find_csv
 
+from .registry import registered_name
 from .space import Space, load_space
 from .storage import sqlalchemy_url, storage_kind
 
@@ -22,10 +23,12 @@ class SweepParams:
     storage: str
     experiment: str
     seed: int
+    max_duration: float | None = None  # seconds: only pieces shorter are prepared (the seed's 1000)
+    model_name: str = ""  # the registered model; empty: named after the data (flows/registry.py)
 
 
 def validate(data_dir: str, space: str, n_trials: int, n_parallel: int, study_name: str, storage: str,
-             experiment: str, seed: int) -> SweepParams:
+             experiment: str, seed: int, max_duration: float | None = None, model_name: str = "") -> SweepParams:
     storage = storage or os.environ.get("OPTUNA_STORAGE", "")  # the docker stack sets it on every worker
     if n_trials < 1:
         raise ValueError(f"n_trials must be at least 1, got {n_trials}")
@@ -35,6 +38,10 @@ def validate(data_dir: str, space: str, n_trials: int, n_parallel: int, study_na
         raise ValueError("experiment must not be empty")
     if study_name and not all(c.isalnum() or c in "-_." for c in study_name):
         raise ValueError(f"study_name {study_name!r} may hold only letters, digits, '-', '_' and '.'")
+    if max_duration is not None and not max_duration > 0:  # `not >` also refuses NaN
+        raise ValueError(f"max_duration must be a positive number of seconds or unset, got {max_duration}")
+    if model_name and not all(c.isalnum() or c in "-_." for c in model_name):
+        raise ValueError(f"model_name {model_name!r} may hold only letters, digits, '-', '_' and '.'")
     sp = load_space(space)
     path = None
     if data_dir:
@@ -47,7 +54,8 @@ def validate(data_dir: str, space: str, n_trials: int, n_parallel: int, study_na
             raise ValueError(str(exc)) from None
     if storage_kind(storage) == "postgresql":
         _check_connects(storage)
-    return SweepParams(path, sp, n_trials, min(n_parallel, n_trials), study_name, storage, experiment, seed)
+    return SweepParams(path, sp, n_trials, min(n_parallel, n_trials), study_name, storage, experiment, seed,
+                       max_duration, model_name or registered_name(path))
 
 
 def _check_connects(url: str) -> None:

@@ -1,31 +1,59 @@
-"""Step 1 of a sweep: `lstm prepare`, once per data content.
+"""Step 1 of a sweep: `lstm prepare`, once per input and settings.
 
-A Prefect task cached on the content of the data directory and the tokenizer version: a second
-sweep on the same data is a cache hit (the task run shows `Cached` in the UI and logs) and parses
-nothing. The prepared directory is named by that same key, so every worker that shares the state
-directory finds it.
+A Prefect task cached on what preprocessing reads (the CSV and the MIDI files it lists) and on every
+setting that changes its result: a second sweep on the same data is a cache hit (the task run shows
+`Cached` in the UI and logs) and parses nothing. The prepared directory is named by that same key,
+so every worker that shares the state directory finds it.
+
+The key hashes only the files preprocessing reads, never the rest of the directory: MAESTRO v3 as
+downloaded carries ~120 GB of WAV beside its ~100 MB of MIDI, and hashing those took minutes per
+sweep. The MIDI files are hashed by content (in chunks, `hashlib.file_digest`), not by size and
+mtime: content is what decides the tokens, a copy or an edit that keeps size and mtime must still
+change the key, and hashing MAESTRO's MIDI takes well under a second (see README, "Performance").
 """
 
 from __future__ import annotations
 
 import hashlib
+import json
+from importlib.metadata import version
 from pathlib import Path
 
 from prefect import get_run_logger, task
 
 from lstm.data.corpus import build_embedded, default_cache_dir
+from lstm.data.maestro import find_csv, read_pieces
 from lstm.data.prepare import prepare
 from lstm.data.tokens import TOKENIZER_VERSION
 
 from .settings import state_dir
 
+SEQ_LEN = 100  # the prepared arrays' window count (manifest) is stated for this length; trials cut their own
 
-def content_key(data_dir: Path) -> str:
-    """sha256 over every file's relative path and bytes, plus the tokenizer version."""
-    digest = hashlib.sha256(TOKENIZER_VERSION.encode())
-    for path in sorted(p for p in data_dir.rglob("*") if p.is_file()):
-        digest.update(str(path.relative_to(data_dir)).encode())
-        digest.update(hashlib.sha256(path.read_bytes()).digest())
+
+def input_files(data_dir: Path, max_duration: float | None = None) -> list[Path]:
+    """What `prepare` reads from `data_dir`: the CSV, then the MIDI files it lists and keeps."""
+    return [find_csv(data_dir)] + [data_dir / p.midi_filename for p in read_pieces(data_dir, max_duration)]
+
+
+def settings(max_duration: float | None, seq_len: int, reader: str) -> dict:
+    """Every setting that changes what `prepare` makes of the same files."""
+    return {"tokenizer": TOKENIZER_VERSION, "music21": version("music21"),  # metadata: no music21 import
+            "max_duration": max_duration, "seq_len": seq_len, "reader": reader}
+
+
+def content_key(data_dir: Path, max_duration: float | None = None, seq_len: int = SEQ_LEN,
+                reader: str = "auto") -> str:
+    """sha256 over the settings, then each input file's relative path and content (a missing file counts as
+    missing: `prepare` skips it, and its arrival must change the key)."""
+    digest = hashlib.sha256(json.dumps(settings(max_duration, seq_len, reader), sort_keys=True).encode())
+    for path in input_files(data_dir, max_duration):
+        digest.update(str(path.relative_to(data_dir)).encode() + b"\0")
+        try:
+            with path.open("rb") as fh:
+                digest.update(hashlib.file_digest(fh, "sha256").digest())
+        except FileNotFoundError:
+            digest.update(b"missing")
     return digest.hexdigest()[:20]
 
 
@@ -34,10 +62,12 @@ def _cache_key(context, parameters) -> str:
 
 
 @task(name="prepare", cache_key_fn=_cache_key, persist_result=True, retries=1)
-def prepare_task(data_dir: str, key: str, seq_len: int = 100) -> str:
+def prepare_task(data_dir: str, key: str, seq_len: int = SEQ_LEN, max_duration: float | None = None,
+                 reader: str = "auto") -> str:
     """Runs only on a cache miss; returns the prepared directory."""
     out = state_dir() / "prepared" / key
-    manifest = prepare(data_dir, out, default_cache_dir(), seq_len=seq_len)
+    manifest = prepare(data_dir, out, default_cache_dir(), seq_len=seq_len, max_duration=max_duration,
+                       reader=reader)
     logger = get_run_logger()
     logger.info("prepared %s: vocabulary %d, %s", data_dir, manifest["vocab_size"],
                 {s: v["tokens"] for s, v in manifest["splits"].items()})
@@ -46,11 +76,11 @@ def prepare_task(data_dir: str, key: str, seq_len: int = 100) -> str:
     return str(out)
 
 
-def prepare_data(data_dir: Path | None) -> Path:
+def prepare_data(data_dir: Path | None, max_duration: float | None = None) -> Path:
     """The prepared directory for `data_dir` (None: the embedded dataset), from Prefect's cache when it can."""
     source = data_dir or build_embedded(default_cache_dir())
-    key = content_key(source)
+    key = content_key(source, max_duration)
     # A cached result whose directory was deleted would point nowhere: recompute it then.
     missing = not (state_dir() / "prepared" / key / "manifest.json").is_file()
-    out = prepare_task.with_options(refresh_cache=missing)(str(source), key)
+    out = prepare_task.with_options(refresh_cache=missing)(str(source), key, max_duration=max_duration)
     return Path(out)

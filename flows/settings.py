@@ -6,7 +6,6 @@ import os
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-MODEL_NAME = "maestro-lstm"
 WORK_POOL = "gpu"
 SEED_TEST_ACCURACY = 0.0146  # the report's best run (128/100)
 

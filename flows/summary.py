@@ -10,7 +10,7 @@ from optuna.trial import TrialState
 from prefect import get_run_logger
 from prefect.artifacts import create_markdown_artifact
 
-from .settings import MODEL_NAME, SEED_TEST_ACCURACY, tracking_uri
+from .settings import SEED_TEST_ACCURACY, tracking_uri
 from .tracking import client, experiment_id
 
 
@@ -57,7 +57,7 @@ def write_summary(study: optuna.Study, p, summary: dict, parent_run: str) -> str
                   f"{_pct(baselines.get('baseline_bigram_accuracy'))}, trigram "
                   f"{_pct(baselines.get('baseline_trigram_accuracy'))}).", "",
                   f"Params: `{best['params']}`", "",
-                  f"Registered [`{MODEL_NAME}` v{reg['version']}]({ui}/#/models/{MODEL_NAME}/versions/{reg['version']}) "
+                  f"Registered [`{reg['name']}` v{reg['version']}]({ui}/#/models/{reg['name']}/versions/{reg['version']}) "
                   f"as `{reg['alias']}`: {reg['reason']}.", ""]
     lines += ["## Trials", "", *rows]
     markdown = "\n".join(lines)

@@ -39,13 +39,15 @@ def _header(fmt: int, tracks: int, tpq: int) -> bytes:
     return b"MThd" + (6).to_bytes(4, "big") + fmt.to_bytes(2, "big") + tracks.to_bytes(2, "big") + tpq.to_bytes(2, "big")
 
 
-def performance(seed: int, variant: str | None = None) -> bytes:
+def performance(seed: int, variant: str | None = None, onsets: int | None = None) -> bytes:
+    """`onsets`: that many onsets instead of 20-200 (a MAESTRO piece has a few thousand)."""
     r = random.Random(seed)
     tpq = r.choice([384, 480, 96, 1000, 10080, 220])
     numerator, power = r.choice([(4, 2), (3, 2), (6, 3), (2, 2), (5, 2), (7, 3)])
     style = r.choice(["performance", "grid", "dense", "rough"])
     notes, t = [], 0
-    for _ in range(r.randint(20, 200)):
+    n = r.randint(20, 200)  # drawn even when `onsets` is given: the same seed gives the same file otherwise
+    for _ in range(onsets or n):
         if style == "grid":
             t += r.choice([0, tpq // 2, tpq, tpq // 4, tpq // 3])
         elif style == "dense":

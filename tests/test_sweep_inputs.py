@@ -1,0 +1,89 @@
+"""What a sweep keys its preprocessing on, and which registered model its best trial goes to (no servers)."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import pytest
+from random_midi import performance
+
+from flows.params import validate
+from flows.preprocess import content_key
+from flows.registry import EMBEDDED_MODEL, MAESTRO_MODEL, registered_name
+from lstm.data.maestro import Piece, write_csv
+
+
+@pytest.fixture
+def maestro_dir(tmp_path) -> Path:
+    """A MAESTRO-layout directory: three MIDI files (one 1,200 s long), the CSV, a WAV beside each."""
+    root = tmp_path / "maestro-v3.0.0"
+    pieces = []
+    for i, (split, duration) in enumerate([("train", 300.0), ("validation", 1200.0), ("test", 200.0)]):
+        rel = f"2018/piece-{i}.midi"
+        (root / "2018").mkdir(parents=True, exist_ok=True)
+        (root / rel).write_bytes(performance(i))
+        (root / rel.replace(".midi", ".wav")).write_bytes(b"RIFF" + bytes(64))
+        pieces.append(Piece(split, rel, duration, "Composer", f"Piece {i}"))
+    write_csv(root, pieces)
+    return root
+
+
+def test_a_changed_midi_changes_the_key(maestro_dir):
+    before = content_key(maestro_dir)
+    midi = maestro_dir / "2018/piece-0.midi"
+    original = midi.read_bytes()
+    midi.write_bytes(original[:-5] + bytes([original[-5] ^ 1]) + original[-4:])  # one bit, same size
+    assert content_key(maestro_dir) != before
+    midi.write_bytes(original)
+    assert content_key(maestro_dir) == before
+
+
+def test_audio_and_unlisted_files_do_not_change_the_key(maestro_dir):
+    before = content_key(maestro_dir)
+    (maestro_dir / "2018/piece-0.wav").write_bytes(b"RIFF" + bytes(128))
+    (maestro_dir / "2018/new.wav").write_bytes(b"RIFF")
+    (maestro_dir / "2018/unlisted.midi").write_bytes(performance(9))
+    assert content_key(maestro_dir) == before
+
+
+def test_the_csv_a_missing_file_and_the_settings_change_the_key(maestro_dir):
+    before = content_key(maestro_dir)
+    assert content_key(maestro_dir, max_duration=1000.0) != before
+    assert content_key(maestro_dir, seq_len=32) != before
+    assert content_key(maestro_dir, reader="music21") != before
+    midi = maestro_dir / "2018/piece-2.midi"
+    data = midi.read_bytes()
+    midi.unlink()  # listed in the CSV but not on disk: prepare skips it, its arrival must count
+    missing = content_key(maestro_dir)
+    assert missing != before
+    midi.write_bytes(data)
+    assert content_key(maestro_dir) == before
+    csv = maestro_dir / "maestro-v3.0.0.csv"
+    csv.write_text(csv.read_text().replace(",test,", ",train,"))
+    assert content_key(maestro_dir) != before
+
+
+def test_max_duration_is_validated(maestro_dir):
+    def sweep(**kw):
+        return validate(str(maestro_dir), "smoke", 1, 1, "", "", "maestro-lstm", 0, **kw)
+
+    assert sweep().max_duration is None
+    assert sweep(max_duration=1000.0).max_duration == 1000.0
+    for bad in (0.0, -1.0, math.nan):
+        with pytest.raises(ValueError, match="max_duration must be a positive number"):
+            sweep(max_duration=bad)
+
+
+def test_each_data_set_has_its_own_registered_model(maestro_dir, tmp_path):
+    plain = tmp_path / "My Bach MIDI"
+    plain.mkdir()
+    assert registered_name(None) == EMBEDDED_MODEL == "chorales-lstm"
+    assert registered_name(maestro_dir) == MAESTRO_MODEL == "maestro-lstm"
+    assert registered_name(plain) == "my-bach-midi-lstm"
+    p = validate(str(maestro_dir), "smoke", 1, 1, "", "", "maestro-lstm", 0)
+    assert p.model_name == "maestro-lstm"
+    assert validate("", "smoke", 1, 1, "", "", "maestro-lstm", 0).model_name == "chorales-lstm"
+    assert validate("", "smoke", 1, 1, "", "", "x", 0, model_name="mine").model_name == "mine"
+    with pytest.raises(ValueError, match="model_name"):
+        validate("", "smoke", 1, 1, "", "", "x", 0, model_name="a/b")
