@@ -6,12 +6,13 @@ import math
 from pathlib import Path
 
 import pytest
-from random_midi import performance
 
 from flows.params import validate
 from flows.preprocess import content_key
 from flows.registry import EMBEDDED_MODEL, MAESTRO_MODEL, registered_name
 from lstm.data.maestro import Piece, write_csv
+
+from random_midi import performance
 
 
 @pytest.fixture
