@@ -12,7 +12,9 @@ import sys
 
 from mlflow.exceptions import MlflowException
 
-from .settings import SEED_TEST_ACCURACY, tracking_uri
+from lstm.seed import SEED
+
+from .settings import tracking_uri
 from .tracking import SWEEP_ROLE, client
 
 
@@ -42,7 +44,7 @@ def main(experiment: str = "maestro-lstm") -> int:
           f"test {_pct(m.get('test_accuracy'))}  (top-5 {_pct(m.get('test_top5_accuracy'))})")
     print(f"  baselines on the same test targets: most frequent {_pct(m.get('baseline_most_frequent_accuracy'))}  "
           f"bigram {_pct(m.get('baseline_bigram_accuracy'))}  trigram {_pct(m.get('baseline_trigram_accuracy'))}  "
-          f"(seed report: {SEED_TEST_ACCURACY:.2%})")
+          f"(seed report: {SEED.test_accuracy:.2%})")
     registered = c.search_model_versions(f"run_id = '{run.info.run_id}'")
     if not registered:
         print("  not registered")

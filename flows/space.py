@@ -1,8 +1,9 @@
 """Search spaces: small YAML files in `studies/` → Optuna distributions and a pruner.
 
 A file has `fixed:` values and `search:` entries; a list is a categorical choice, `{low, high}` an
-int or float range (`log: true` for log scale, `step:` for a grid). `hidden_size` × `num_layers`
-become the model's per-layer `hidden_sizes`; `hidden_sizes: ["512,256", ...]` names them directly.
+int or float range (`log: true` for log scale, `step:` for a grid). The model's options (`model`,
+`hidden_size` × `num_layers`, or `hidden_sizes: ["512,256", ...]` naming each layer, `embed_dim`,
+`dropout`) mean what they mean to `lstm train`: lstm.models.model_config translates both.
 """
 
 from __future__ import annotations
@@ -19,10 +20,13 @@ from optuna.distributions import (
     IntDistribution,
 )
 
+from lstm.models import model_config
+
 from .settings import REPO
 
 STUDIES = REPO / "studies"
 REQUIRED = ("batch_size", "epochs")  # and hidden sizes: the mission's three
+MODEL_OPTIONS = ("hidden_size", "num_layers", "hidden_sizes", "embed_dim", "dropout")  # model_config's
 
 
 @dataclass
@@ -51,14 +55,8 @@ class Space:
     def train_config(self, params: dict, seed: int) -> dict:
         """Trial params + fixed values → the keyword arguments of lstm.train.TrainConfig."""
         cfg = {**self.fixed, **params}
-        if "hidden_sizes" in cfg and isinstance(cfg["hidden_sizes"], str):
-            cfg["hidden_sizes"] = [int(s) for s in cfg["hidden_sizes"].split(",")]
-        elif "hidden_size" in cfg:
-            layers = 3 if cfg.get("model") == "seed" else int(cfg.pop("num_layers", 1))
-            cfg["hidden_sizes"] = [int(cfg.pop("hidden_size"))] * layers
-        cfg.pop("num_layers", None)
-        cfg["seed"] = seed
-        return cfg
+        model = model_config(cfg.pop("model", "embed"), **{k: cfg.pop(k) for k in MODEL_OPTIONS if k in cfg})
+        return {**cfg, **model.to_dict(), "seed": seed}
 
 
 def _distribution(name: str, spec) -> BaseDistribution:

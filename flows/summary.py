@@ -10,7 +10,9 @@ from optuna.trial import TrialState
 from prefect import get_run_logger
 from prefect.artifacts import create_markdown_artifact
 
-from .settings import SEED_TEST_ACCURACY, tracking_uri
+from lstm.seed import SEED
+
+from .settings import tracking_uri
 from .tracking import client, experiment_id
 
 
@@ -52,7 +54,7 @@ def write_summary(study: optuna.Study, p, summary: dict, parent_run: str) -> str
         baselines = client().get_run(best["mlflow_run_id"]).data.metrics
         lines += ["## Best trial", "",
                   f"Trial {best['number']}: validation {_pct(best['val_accuracy'])}, test {_pct(best['test_accuracy'])} "
-                  f"(seed report: {SEED_TEST_ACCURACY:.2%}; baselines on the same test targets: most frequent "
+                  f"(seed report: {SEED.test_accuracy:.2%}; baselines on the same test targets: most frequent "
                   f"{_pct(baselines.get('baseline_most_frequent_accuracy'))}, bigram "
                   f"{_pct(baselines.get('baseline_bigram_accuracy'))}, trigram "
                   f"{_pct(baselines.get('baseline_trigram_accuracy'))}).", "",

@@ -13,6 +13,8 @@ from lstm.data.maestro import DatasetError
 from lstm.data.tokens import READERS
 from lstm.music.cli import add_generate, cmd_generate
 
+from .seed import SEED
+
 
 def _add_prepare(sub):
     p = sub.add_parser("prepare", help="tokenize a MAESTRO directory (or the embedded default) into arrays",
@@ -42,13 +44,14 @@ def _add_train(sub):
     p.add_argument("--out", type=Path, required=True, help="run directory")
     p.add_argument("--model", choices=["seed", "embed"], default=defaults.model)
     p.add_argument("--hidden-size", type=int, nargs="+", dest="hidden_sizes", default=None,
-                   help="one size per layer, or one size for all --num-layers (seed: 512)")
+                   help=f"one size per layer, or one size for all --num-layers (seed: {SEED.hidden_size})")
     p.add_argument("--num-layers", type=int, default=None, help="LSTM layers of the embed model")
     p.add_argument("--embed-dim", type=int, default=defaults.embed_dim)
-    p.add_argument("--dropout", type=float, default=None, help="default: 0.3 for seed, 0.2 for embed")
+    p.add_argument("--dropout", type=float, default=None,
+                   help=f"default: {SEED.dropout} for seed, {defaults.dropout} for embed")
     p.add_argument("--batch-size", type=int, default=defaults.batch_size)
     p.add_argument("--epochs", type=int, default=defaults.epochs)
-    p.add_argument("--lr", type=float, default=None, help="default: 0.01 for sgd, 0.002 for adamw")
+    p.add_argument("--lr", type=float, default=None, help=f"default: {SEED.lr} for sgd, {defaults.lr} for adamw")
     p.add_argument("--optimizer", choices=["sgd", "adamw"], default=None, help="default: sgd for seed, adamw for embed")
     p.add_argument("--seq-len", type=int, default=defaults.seq_len)
     p.add_argument("--windows-per-epoch", type=int, default=0, help="windows drawn per epoch (0: all)")
@@ -59,21 +62,22 @@ def _add_train(sub):
 
 
 def config_from_args(args) -> dict:
-    """Seed-model defaults when --model seed: its sizes, dropout, SGD at lr 0.01."""
-    seed = args.model == "seed"
-    layers = args.num_layers or (3 if seed else 1)
-    hidden = args.hidden_sizes or [512 if seed else 256]
-    if len(hidden) == 1:
-        hidden = hidden * layers
-    elif args.num_layers and len(hidden) != args.num_layers:
-        raise ValueError(f"--hidden-size has {len(hidden)} sizes but --num-layers is {args.num_layers}")
-    optimizer = args.optimizer or ("sgd" if seed else "adamw")
-    return dict(model=args.model, hidden_sizes=hidden, embed_dim=args.embed_dim,
-                dropout=args.dropout if args.dropout is not None else (0.3 if seed else 0.2),
-                batch_size=args.batch_size, epochs=args.epochs,
-                lr=args.lr if args.lr is not None else (0.01 if optimizer == "sgd" else 2e-3),
-                optimizer=optimizer, seq_len=args.seq_len, windows_per_epoch=args.windows_per_epoch,
-                eval_windows=args.eval_windows, seed=args.seed)
+    """The flags → TrainConfig's keyword arguments. The model's part is lstm.models.model_config's (--model
+    seed: the seed's sizes and dropout); the optimizer is the seed's SGD for --model seed, at its lr."""
+    from .models import model_config
+    from .train import TrainConfig
+
+    sizes = args.hidden_sizes or []
+    if len(sizes) > 1 and args.num_layers is not None and len(sizes) != args.num_layers:
+        raise ValueError(f"--hidden-size has {len(sizes)} sizes but --num-layers is {args.num_layers}")
+    model = model_config(args.model, hidden_sizes=args.hidden_sizes, num_layers=args.num_layers,
+                         embed_dim=args.embed_dim, dropout=args.dropout)
+    defaults = TrainConfig()
+    optimizer = args.optimizer or (SEED.optimizer if args.model == "seed" else defaults.optimizer)
+    lr = args.lr if args.lr is not None else SEED.lr if optimizer == "sgd" else defaults.lr
+    return dict(**model.to_dict(), batch_size=args.batch_size, epochs=args.epochs, lr=lr, optimizer=optimizer,
+                seq_len=args.seq_len, windows_per_epoch=args.windows_per_epoch, eval_windows=args.eval_windows,
+                seed=args.seed)
 
 
 def _add_evaluate(sub):
@@ -109,7 +113,7 @@ def print_metrics(m: dict) -> None:
     print(f"accuracy  train {m['train_accuracy']:.2%}  val {m['val_accuracy']:.2%}  test {m['test_accuracy']:.2%}"
           f"  (test top-5 {m['test_top5_accuracy']:.2%}, perplexity {m['test_perplexity']:.1f})")
     print(f"baselines on test: most frequent {b['most_frequent']:.2%}  bigram {b['bigram']:.2%}  "
-          f"trigram {b['trigram']:.2%}   seed report: 1.46%")
+          f"trigram {b['trigram']:.2%}   seed report: {SEED.test_accuracy:.2%}")
     e = m["error_analysis"]
     print(f"predicted G {e['predicted_share_G']:.1%} D {e['predicted_share_D']:.1%} "
           f"(true G {e['true_share_G']:.1%} D {e['true_share_D']:.1%})")

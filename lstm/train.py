@@ -22,16 +22,19 @@ from lstm.data.windows import Split, load_manifest, load_split, load_vocab
 
 from .checkpoint import CheckpointWriter, save_model
 from .evaluate import evaluate_split
-from .models import build_model
+from .models import EMBED_DIM, EMBED_DROPOUT, EMBED_HIDDEN_SIZE, ModelConfig, build_model
 from .precision import amp_context, make_scaler
+from .seed import SEED
 
 
 @dataclass
 class TrainConfig:
+    # The model's part, flat so that config.json stays one level: ModelConfig's fields (`model` is its kind),
+    # validated by ModelConfig. Build it from the user's options with lstm.models.model_config.
     model: str = "embed"
-    hidden_sizes: list[int] = field(default_factory=lambda: [256])
-    embed_dim: int = 128
-    dropout: float = 0.2
+    hidden_sizes: list[int] = field(default_factory=lambda: [EMBED_HIDDEN_SIZE])
+    embed_dim: int = EMBED_DIM
+    dropout: float = EMBED_DROPOUT
     batch_size: int = 64
     epochs: int = 5
     lr: float = 2e-3
@@ -43,24 +46,21 @@ class TrainConfig:
     seed: int = 0
 
     def __post_init__(self):
-        if self.model not in ("seed", "embed"):
-            raise ValueError(f"model must be seed or embed, not {self.model!r}")
+        _ = self.model_config  # ModelConfig validates the model's part
         if self.optimizer not in ("sgd", "adamw"):
             raise ValueError(f"optimizer must be sgd or adamw, not {self.optimizer!r}")
         for name in ("batch_size", "epochs", "seq_len"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be at least 1")
-        if not self.hidden_sizes or min(self.hidden_sizes) < 1:
-            raise ValueError("hidden sizes must be positive")
-        if self.embed_dim < 1:
-            raise ValueError("embed_dim must be at least 1")
         for name in ("windows_per_epoch", "eval_windows"):  # 0 means all; a negative count used to slice
             if getattr(self, name) < 0:
                 raise ValueError(f"{name} must be 0 (all) or more")
         if not 0 < self.lr < math.inf:
             raise ValueError(f"lr must be positive, not {self.lr}")
-        if not 0 <= self.dropout < 1:
-            raise ValueError(f"dropout must be in [0, 1), not {self.dropout}")
+
+    @property
+    def model_config(self) -> ModelConfig:
+        return ModelConfig(self.model, list(self.hidden_sizes), self.embed_dim, self.dropout)
 
 
 def pick_device(name: str = "auto") -> torch.device:
@@ -72,8 +72,8 @@ def pick_device(name: str = "auto") -> torch.device:
 
 
 def make_optimizer(cfg: TrainConfig, model: nn.Module) -> torch.optim.Optimizer:
-    if cfg.optimizer == "sgd":  # the seed's: SGD, lr 0.01, momentum 0.9
-        return torch.optim.SGD(model.parameters(), lr=cfg.lr, momentum=0.9)
+    if cfg.optimizer == "sgd":  # the seed's optimizer: SGD with its momentum
+        return torch.optim.SGD(model.parameters(), lr=cfg.lr, momentum=SEED.momentum)
     return torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
 
 
@@ -131,7 +131,7 @@ def train(data: str | Path, run: str | Path, cfg: TrainConfig, device: str = "au
         raise ValueError(f"no training window: every train file is shorter than seq_len + 1 = {cfg.seq_len + 1}")
 
     torch.manual_seed(cfg.seed)
-    model = build_model(asdict(cfg), len(vocab)).to(dev)
+    model = build_model(cfg.model_config, len(vocab)).to(dev)
     opt = make_optimizer(cfg, model)
     scaler = make_scaler(dev)
     history, start_epoch = [], 1

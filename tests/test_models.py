@@ -7,7 +7,8 @@ import torch
 from torch import nn
 
 from lstm.checkpoint import load_model, save_model
-from lstm.models import EmbedLSTM, NextToken, SeedLSTM, build_model
+from lstm.models import EmbedLSTM, ModelConfig, NextToken, SeedLSTM, build_model, model_config
+from lstm.seed import SEED
 
 SEED_BASE = 5_388_544  # three LSTMs of 512 on a 1-float input, plus Linear 512 -> 256
 
@@ -110,3 +111,60 @@ def test_seed_model_saves_and_loads_with_weights_only(tmp_path):
             logits = NextToken(loaded)(ids)
             assert logits.shape == (3, len(vocab))
             assert torch.equal(logits, model.next_logits(ids))
+
+
+# --- one owner for the model's configuration --------------------------------------------------------------
+
+
+def test_model_config_defaults_are_the_seed_recipe_and_the_embed_defaults():
+    seed = model_config("seed")
+    assert seed == ModelConfig("seed", [SEED.hidden_size] * SEED.num_layers, seed.embed_dim, SEED.dropout)
+    assert trainable(build_model(seed, 1447)) == 5_760_423  # the seed's network at its vocabulary
+    assert model_config("seed", hidden_size=64).hidden_sizes == [64, 64, 64]
+    assert model_config("seed", hidden_sizes=[64]).hidden_sizes == [64, 64, 64]
+    assert model_config("embed") == ModelConfig() == ModelConfig("embed", [256], 128, 0.2)
+    assert model_config("embed", hidden_size=32, num_layers=2).hidden_sizes == [32, 32]
+    assert model_config("embed", hidden_sizes="48,24").hidden_sizes == [48, 24]
+
+
+@pytest.mark.parametrize("options, message", [
+    ({"model": "seed", "hidden_sizes": [512, 256, 128]}, "the seed model has 3 LSTM layers of one size: give one "
+                                                         "hidden size, not [512, 256, 128]"),
+    ({"model": "seed", "hidden_sizes": [64, 64]}, "the seed model has 3 LSTM layers of one size"),
+    ({"model": "seed", "num_layers": 2}, "the seed model has 3 LSTM layers, not 2"),
+    ({"model": "embed", "hidden_sizes": [8, 16], "num_layers": 3}, "2 hidden sizes [8, 16] but 3 layers"),
+    ({"model": "embed", "hidden_size": 8, "hidden_sizes": [8, 16]}, "not both"),
+    ({"model": "embed", "num_layers": 0}, "hidden sizes must be positive"),
+    ({"model": "embed", "hidden_size": 0}, "hidden sizes must be positive"),
+    ({"model": "embed", "embed_dim": 0}, "embed_dim must be at least 1"),
+    ({"model": "embed", "dropout": 1.0}, "dropout must be in [0, 1)"),
+    ({"model": "gru"}, "unknown model 'gru': choose seed or embed"),
+])
+def test_a_model_that_cannot_be_built_is_one_line(options, message):
+    with pytest.raises(ValueError) as exc:
+        model_config(**options)
+    assert message in str(exc.value) and "\n" not in str(exc.value)
+
+
+def test_the_seed_model_no_longer_drops_hidden_sizes():
+    # it used to build three layers of the first size and ignore the others
+    with pytest.raises(ValueError, match="the seed model has 3 LSTM layers of one size"):
+        build_model({"model": "seed", "hidden_sizes": [512, 256, 256]}, 100)
+
+
+def test_model_config_from_a_run_config():
+    flat = {"model": "embed", "hidden_sizes": [48, 24], "embed_dim": 16, "dropout": 0.1, "batch_size": 8,
+            "seq_len": 32}
+    cfg = ModelConfig.from_dict(flat)
+    assert cfg == ModelConfig("embed", [48, 24], 16, 0.1)
+    assert cfg.to_dict() == {k: flat[k] for k in ("model", "hidden_sizes", "embed_dim", "dropout")}
+    assert ModelConfig.from_dict(cfg.to_dict()) == cfg
+
+
+def test_train_config_delegates_its_model_part():
+    from lstm.train import TrainConfig
+
+    cfg = TrainConfig(**model_config("seed", hidden_size=8).to_dict())
+    assert cfg.model_config == model_config("seed", hidden_size=8) and cfg.hidden_sizes == [8, 8, 8]
+    with pytest.raises(ValueError, match="the seed model has 3 LSTM layers of one size"):
+        TrainConfig(model="seed", hidden_sizes=[8, 16, 8])

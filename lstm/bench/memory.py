@@ -90,23 +90,21 @@ def _child(path: str, data: Path, device: str, seq_len: int, hidden: int, layers
     import torch
 
     from lstm.data.windows import Split, load_split, load_vocab
-    from lstm.models import EmbedLSTM, SeedLSTM
 
     from .seed_loop import endless, materialize_windows, seed_loader, seed_optimizer, seed_step
-    from .train import ours_optimizer, ours_step, sync
+    from .train import bench_model, ours_optimizer, ours_step, sync
 
     dev = torch.device(device)
     vocab_size = len(load_vocab(data))
     n_tokens = int(np.load(data / "train_tokens.npy", mmap_mode="r").size)  # reads the header only
     torch.manual_seed(0)
     fake = torch.randint(vocab_size, (batch_size + seq_len + 1,), device=dev, dtype=torch.int16)
+    model = bench_model(path, vocab_size, hidden, layers, embed).to(dev).train()
     if path == "seed":
-        model = SeedLSTM(vocab_size, hidden).to(dev).train()
         opt = seed_optimizer(model)
         fake_batches = itertools.repeat((torch.randn(batch_size, seq_len), torch.randint(vocab_size, (batch_size,))))
         warm = seed_step(model, opt, fake_batches, dev)
     else:
-        model = EmbedLSTM(vocab_size, [hidden] * layers, embed).to(dev).train()
         opt = ours_optimizer(model)
         warm = ours_step(model, opt, Split(fake, torch.arange(batch_size, device=dev), seq_len), batch_size)
     for _ in range(WARMUP_STEPS):

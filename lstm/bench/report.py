@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from lstm.seed import SEED
+
 
 def _met(ok: bool | None) -> str:
     return "" if ok is None else ("met" if ok else "NOT met")
@@ -25,7 +27,7 @@ def header(r: dict) -> list[str]:
         f"data     {'the embedded dataset, prepared in ' if d.get('embedded') else ''}{d['prepared']}: vocabulary {d['vocab_size']}, {_n(d['train_tokens'])} train tokens, "
         f"seq_len {d['seq_len']}",
         f"models   {c['num_layers']} LSTM layers x {c['hidden_size']} units. seed-style: SeedLSTM (1 float a step, "
-        f"Dense 256, SGD, fp32); ours: EmbedLSTM (embedding {c['embed_dim']}, AdamW, "
+        f"Dense {SEED.dense_size}, SGD, fp32); ours: EmbedLSTM (embedding {c['embed_dim']}, AdamW, "
         f"{r['training']['ours']['precision']})",
     ]
 
@@ -60,7 +62,7 @@ def training(r: dict) -> list[str]:
     t, c, met, tg = r["training"], r["config"], r["targets_met"], r["targets"]
     s, o = t["seed"], t["ours"]
     if "gpu_targets_per_s" in met:
-        target = (f"ours >= {_n(tg['gpu_targets_per_s'])} targets/s (GPU, 3x512): "
+        target = (f"ours >= {_n(tg['gpu_targets_per_s'])} targets/s (GPU, {SEED.num_layers}x{SEED.hidden_size}): "
                   f"{_met(met['gpu_targets_per_s'])}")
     else:
         target = f"ours/seed targets/s >= {tg['cpu_training_vs_seed']:.0f}x (CPU): {_met(met['cpu_training_vs_seed'])}"

@@ -1,7 +1,7 @@
 """`lstm bench`: the seed's way next to ours, in one invocation, on one machine, data set and model size.
 
-Sections: preprocessing (bench_prep), training and evaluation throughput (bench_train, seed_loop) and
-host memory a token (bench_memory). Prints a table with the targets next to the figures, and writes
+Sections: preprocessing (lstm.bench.prep), training and evaluation throughput (lstm.bench.train, seed_loop)
+and host memory a token (lstm.bench.memory). Prints a table with the targets next to the figures, and writes
 the same figures as JSON with --json. Targets are reported, never enforced.
 """
 
@@ -14,6 +14,8 @@ import tempfile
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+
+from lstm.seed import SEED
 
 TARGETS = {"cpu_training_vs_seed": 50.0, "gpu_targets_per_s": 1_000_000.0, "prep_cold_vs_seed": 20.0,
            "prep_warm_seconds": 2.0, "ours_bytes_per_token": 16.0}
@@ -44,7 +46,7 @@ def make_config(args, cuda: bool) -> BenchConfig:
     def pick(value, quick, cpu, gpu):
         return value if value is not None else quick if args.quick else gpu if cuda else cpu
 
-    hidden = pick(args.hidden_size, 64, 512, 512)
+    hidden = pick(args.hidden_size, 64, SEED.hidden_size, SEED.hidden_size)
     batch = pick(args.batch_size, 64, 256, 1024)
     return BenchConfig(hidden_size=hidden, num_layers=args.num_layers, embed_dim=128, seq_len=args.seq_len,
                        batch_size=batch, steps=pick(args.steps, 3, 3, 50),
@@ -69,8 +71,10 @@ def add_parser(sub) -> None:
     p.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto")
     p.add_argument("--json", type=Path, dest="json_out", metavar="FILE", help="also write the figures as JSON")
     p.add_argument("--quick", action="store_true", help="small sizes: the whole bench in well under a minute")
-    p.add_argument("--hidden-size", type=int, help="LSTM units of each layer, both models (default 512; quick 64)")
-    p.add_argument("--num-layers", type=int, default=3, help="LSTM layers of ours (the seed's has 3)")
+    p.add_argument("--hidden-size", type=int,
+                   help=f"LSTM units of each layer, both models (default {SEED.hidden_size}; quick 64)")
+    p.add_argument("--num-layers", type=int, default=SEED.num_layers,
+                   help=f"LSTM layers of ours (the seed's has {SEED.num_layers})")
     p.add_argument("--seq-len", type=int, default=100)
     p.add_argument("--batch-size", type=int, help="our windows a step (default 1024 on CUDA, 256 on CPU)")
     p.add_argument("--seed-batch-size", type=int, help="the seed-style loop's windows a step (default 64)")

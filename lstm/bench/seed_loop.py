@@ -19,6 +19,7 @@ from torch.nn import functional as F
 from torch.utils.data import DataLoader, TensorDataset
 
 from lstm.data.windows import window_starts
+from lstm.seed import SEED
 
 
 def materialize_windows(tokens: np.ndarray, offsets: np.ndarray, seq_len: int,
@@ -45,7 +46,7 @@ def endless(loader: DataLoader) -> Iterator:
 
 
 def seed_optimizer(model: nn.Module) -> torch.optim.Optimizer:
-    return torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
+    return torch.optim.SGD(model.parameters(), lr=SEED.lr, momentum=SEED.momentum)
 
 
 def seed_step(model: nn.Module, opt: torch.optim.Optimizer, batches: Iterator,

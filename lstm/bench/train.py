@@ -19,7 +19,7 @@ from torch import nn
 
 from lstm.data.windows import Split, load_split, load_vocab
 from lstm.evaluate import evaluate_split
-from lstm.models import EmbedLSTM, SeedLSTM
+from lstm.models import build_model, model_config
 from lstm.precision import make_scaler
 from lstm.train import TrainConfig, make_optimizer, train_step
 
@@ -43,8 +43,12 @@ def timed(step: Callable[[], None], warmup: int, steps: int, device: torch.devic
     return time.perf_counter() - t0
 
 
-def ours_model(vocab_size: int, cfg) -> nn.Module:
-    return EmbedLSTM(vocab_size, [cfg.hidden_size] * cfg.num_layers, cfg.embed_dim, dropout=0.2)
+def bench_model(path: str, vocab_size: int, hidden_size: int, num_layers: int, embed_dim: int) -> nn.Module:
+    """The seed's network (its own layer count) or ours (embed, `num_layers`), both `hidden_size` wide."""
+    if path == "seed":
+        return build_model(model_config("seed", hidden_size=hidden_size), vocab_size)
+    return build_model(model_config("embed", hidden_size=hidden_size, num_layers=num_layers, embed_dim=embed_dim),
+                       vocab_size)
 
 
 def ours_optimizer(model: nn.Module) -> torch.optim.Optimizer:
@@ -82,7 +86,7 @@ def bench_training(data: Path, cfg, device: torch.device) -> tuple[dict, dict]:
     if len(inputs) < cfg.seed_batch_size:
         raise ValueError(f"the train split has {len(inputs)} windows of {L}: fewer than one batch")
     torch.manual_seed(0)
-    seed_model = SeedLSTM(vocab_size, cfg.hidden_size).to(device).train()
+    seed_model = bench_model("seed", vocab_size, cfg.hidden_size, cfg.num_layers, cfg.embed_dim).to(device).train()
     step = seed_step(seed_model, seed_optimizer(seed_model), endless(loader), device)
     seconds = timed(step, cfg.seed_warmup_steps, cfg.seed_steps, device)
     seed = _figures(cfg.seed_steps * cfg.seed_batch_size, 1, seconds, batch_size=cfg.seed_batch_size,
@@ -95,7 +99,7 @@ def bench_training(data: Path, cfg, device: torch.device) -> tuple[dict, dict]:
     sync(device)
     ours_setup = time.perf_counter() - t0
     torch.manual_seed(0)
-    model = ours_model(vocab_size, cfg).to(device).train()
+    model = bench_model("ours", vocab_size, cfg.hidden_size, cfg.num_layers, cfg.embed_dim).to(device).train()
     step = ours_step(model, ours_optimizer(model), split, cfg.batch_size)
     seconds = timed(step, cfg.warmup_steps, cfg.steps, device)
     ours = _figures(cfg.steps * cfg.batch_size, L, seconds, batch_size=cfg.batch_size, steps=cfg.steps,
@@ -125,7 +129,8 @@ def profile_ours(data: Path, cfg, device: torch.device, steps: int = 2, top: int
 
     split = load_split(data, "train", cfg.seq_len, device)
     torch.manual_seed(0)
-    model = ours_model(len(load_vocab(data)), cfg).to(device).train()
+    vocab_size = len(load_vocab(data))
+    model = bench_model("ours", vocab_size, cfg.hidden_size, cfg.num_layers, cfg.embed_dim).to(device).train()
     step = ours_step(model, ours_optimizer(model), split, cfg.batch_size)
     step()
     sync(device)
