@@ -2,7 +2,7 @@
 
 A note is `str(pitch)` (`E-4`: octave kept); a chord is its normal order joined by dots (`0.4.7`:
 octave and voicing lost). Only the first instrument part is read, as the seed did; MAESTRO files
-hold one piano track. The tokens are music21's; lstm/fast_midi.py computes the same ones 30-80×
+hold one piano track. The tokens are music21's; lstm/data/fast_midi.py computes the same ones 30-80×
 faster and hands whatever it does not model back to music21.
 """
 
@@ -59,7 +59,7 @@ def midi_tokens(path: str | Path, reader: str = "auto") -> list[str]:
 
 
 def read_midi(path: str | Path, reader: str = "auto") -> Read:
-    """`auto`: the fast reader (lstm/fast_midi.py), which gives music21's tokens exactly, and music21
+    """`auto`: the fast reader (lstm/data/fast_midi.py), which gives music21's tokens exactly, and music21
     itself for the files it declines; `music21`: music21 only, the seed's way."""
     if reader not in READERS:
         raise ValueError(f"unknown reader {reader!r}: choose one of {', '.join(READERS)}")

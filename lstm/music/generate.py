@@ -23,7 +23,6 @@ sounds. So the written MIDI, tokenized like the training data, gives back exactl
 
 from __future__ import annotations
 
-import json
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -33,6 +32,7 @@ import torch
 from torch import nn
 
 from lstm.data.vocab import UNKNOWN_ID
+from lstm.data.windows import load_manifest, load_vocab
 
 from .audio import DEFAULT_FORMAT
 from .metrics import format_music_metrics, music_metrics
@@ -56,7 +56,9 @@ class Prompt:
 
 
 @dataclass
-class Piece:
+class GeneratedPiece:
+    """What generate_piece sampled (the continuation, not the prompt) and what it wrote."""
+
     tokens: list[str]
     ids: list[int]
     events: list[Event]
@@ -154,13 +156,10 @@ def _vocab_index(vocab: list[str]) -> dict[str, int]:
 def load_test_pieces(prepared_dir: str | Path) -> tuple[list[list[str]], list[str]]:
     """The test split of a prepared directory as token strings per file, and the files' names."""
     prepared_dir = Path(prepared_dir)
-    if not (prepared_dir / "vocab.json").is_file():
-        raise FileNotFoundError(f"{prepared_dir} is not a prepared directory (no vocab.json); run `lstm prepare`")
-    vocab = json.loads((prepared_dir / "vocab.json").read_text())
+    vocab = load_vocab(prepared_dir)
     tokens = np.load(prepared_dir / "test_tokens.npy")
     offsets = np.load(prepared_dir / "test_offsets.npy")
-    manifest = json.loads((prepared_dir / "manifest.json").read_text())
-    names = manifest["splits"]["test"]["file_names"]
+    names = load_manifest(prepared_dir)["splits"]["test"]["file_names"]
     pieces = [[vocab[i] for i in tokens[a:b].tolist()] for a, b in zip(offsets[:-1], offsets[1:])]
     return pieces, names
 
@@ -170,7 +169,7 @@ def prompts_from_test(prepared_dir: str | Path, vocab: list[str], seq_len: int, 
     fewer exist), as ids of the model's `vocab`; each names its MIDI file through manifest.json."""
     prepared_dir = Path(prepared_dir)
     pieces, names = load_test_pieces(prepared_dir)
-    data_dir = Path(json.loads((prepared_dir / "manifest.json").read_text())["data_dir"])
+    data_dir = Path(load_manifest(prepared_dir)["data_dir"])
     usable = [i for i, p in enumerate(pieces) if len(p) >= seq_len]
     if not usable:
         raise ValueError(f"no test file of {prepared_dir} has {seq_len} tokens for a prompt")
@@ -203,7 +202,7 @@ def midi_prompt(path: str | Path, vocab: list[str], seq_len: int) -> Prompt:
 def generate_piece(model: nn.Module, vocab: list[str], prompt: Prompt, out: str | Path, *, length: int = 500,
                    temperature: float = 1.0, top_k: int | None = None, seed: int = 0,
                    seq_len: int | None = None, rhythm: Rhythm | None = None,
-                   audio: str | None = DEFAULT_FORMAT) -> Piece:
+                   audio: str | None = DEFAULT_FORMAT) -> GeneratedPiece:
     """Sample `length` tokens after the prompt and write OUT (MIDI), its piano roll and, when FluidSynth can, its audio.
 
     The written piece is the continuation only (`length` events), not the prompt."""
@@ -217,11 +216,11 @@ def generate_piece(model: nn.Module, vocab: list[str], prompt: Prompt, out: str 
     title = f"generated after {Path(prompt.source).name}: {length} tokens, temperature {temperature:g}" + (
         f", top-{top_k}" if top_k else "") + f", seed {seed}"
     events, files, messages = write_piece(tokens, rhythm, out, gen, title, audio)
-    return Piece(tokens, ids, events, rhythm, files, messages)
+    return GeneratedPiece(tokens, ids, events, rhythm, files, messages)
 
 
 def _generate_from_test(model, vocab, prepared_dir, seed, n_pieces, length, seq_len, temperature, top_k):
-    seq_len = seq_len or json.loads((Path(prepared_dir) / "manifest.json").read_text())["seq_len"]
+    seq_len = seq_len or load_manifest(prepared_dir)["seq_len"]
     prompts = prompts_from_test(prepared_dir, vocab, seq_len, n_pieces)
     gen = torch.Generator().manual_seed(seed)
     ids = sample_ids(model, [p.ids for p in prompts], length, temperature, top_k, gen, seq_len)

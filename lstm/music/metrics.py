@@ -5,7 +5,7 @@ order of its pitch classes joined by dots (`0.4.7`), `<unk>` the unknown token. 
 sequence of tokens. Definitions, for one piece:
 
 - **pitch-class histogram** (`pitch_class_histogram`): 12 weights, C..B. A note token counts once
-  for its pitch class (`lstm.data.tokens.token_class`); a chord token counts once for *each* pitch class
+  for its pitch class (`lstm.data.vocab.token_class`); a chord token counts once for *each* pitch class
   of its normal order (`0.4.7` adds 1 to C, 1 to E and 1 to G: a chord sounds all of them). Unknown
   tokens count nowhere. Normalised to sum 1 (all zeros when nothing counted).
 - **pc_tvd(a, b)**: total variation distance of the two normalised histograms, 0.5 * sum |p - q|,
