@@ -44,20 +44,27 @@ def promote(model_uri: str, run_id: str, tags: dict, name: str = MAESTRO_MODEL) 
     else:
         version = mlflow.register_model(model_uri, name, tags={**tags, "mlflow_run_id": run_id})
     champion = _alias(c, name, "champion")
-    new_acc = float(tags["val_accuracy"])
-    if champion is None:
-        alias, reason = "champion", "first registered model"
-    elif champion.version == version.version:
-        alias, reason = "champion", "already the champion"
-    elif champion.tags.get("data_hash") != tags["data_hash"]:
-        alias, reason = "challenger", f"champion v{champion.version} was trained on other data"
-    elif new_acc > float(champion.tags.get("val_accuracy", "-1")):
-        alias, reason = "champion", f"val_accuracy {new_acc:.4f} beats v{champion.version}'s {champion.tags.get('val_accuracy')}"
-    else:
-        alias, reason = "challenger", f"val_accuracy {new_acc:.4f} does not beat v{champion.version}'s {champion.tags.get('val_accuracy')}"
+    alias, reason = decide_alias(champion.version if champion else None, champion.tags if champion else {},
+                                 version.version, float(tags["val_accuracy"]), tags["data_hash"])
     c.set_registered_model_alias(name, alias, version.version)
     c.set_model_version_tag(name, version.version, "promotion", reason)
     return {"name": name, "version": int(version.version), "alias": alias, "reason": reason}
+
+
+def decide_alias(champion_version: str | None, champion_tags: dict, version: str, val_accuracy: float,
+                 data_hash: str) -> tuple[str, str]:
+    """The new version's alias (`champion` or `challenger`) and why, from the current champion (None:
+    there is none) and its tags (`val_accuracy`, `data_hash`). A tie keeps the champion."""
+    if champion_version is None:
+        return "champion", "first registered model"
+    if str(champion_version) == str(version):
+        return "champion", "already the champion"
+    if champion_tags.get("data_hash") != data_hash:
+        return "challenger", f"champion v{champion_version} was trained on other data"
+    theirs = champion_tags.get("val_accuracy")  # a champion without one is beaten by any accuracy
+    if val_accuracy > float(champion_tags.get("val_accuracy", "-1")):
+        return "champion", f"val_accuracy {val_accuracy:.4f} beats v{champion_version}'s {theirs}"
+    return "challenger", f"val_accuracy {val_accuracy:.4f} does not beat v{champion_version}'s {theirs}"
 
 
 def _alias(c, name: str, alias: str):
