@@ -20,6 +20,14 @@ PostgreSQL refuses to run as root: as root, the server runs as an unprivileged s
 with ``useradd --system`` if missing) and its directory is owned by that user and made under a path every user can
 traverse (``/tmp`` when ``tmp_dir`` is not).
 
+Why not pytest-postgresql (judged 2026-11 on its 10.0.0, with Debian's PostgreSQL 15 here): its
+``postgresql_proc`` runs ``pg_ctl initdb`` / ``pg_ctl start`` as the current user, with no option to run as
+another one (its issues #341 and #455 asked; both closed without one), so as root, which is how our tests and
+CI run, it stops at "pg_ctl: cannot be run as root" (tried). Making it work would need a wrapper executable
+that drops to a system user, that user, and a data directory outside pytest's 0700 tmp: the part of this
+module that is not generic. It would also bring psycopg 3, mirakuru and port-for for what is left (initdb,
+start, stop, a free port). So this module stays.
+
 Binaries are found through ``$PG_BINDIR``, ``pg_config --bindir``, ``/usr/lib/postgresql/*/bin`` (newest first),
 then ``PATH``; with none, :class:`PostgresNotFound` is raised. ``require_postgres()`` turns that into
 ``pytest.skip`` on a developer's machine and ``pytest.fail`` in CI (``CI=true``), where the server must be there.
