@@ -34,7 +34,7 @@ def without_timing(history: list[dict]) -> list[dict]:
 
 
 def final_metrics(metrics: dict) -> dict:
-    return {k: v for k, v in metrics.items() if k != "history"}
+    return {k: v for k, v in metrics.items() if k not in ("history", "phase_seconds")}  # timings differ run to run
 
 
 def assert_same_weights(a: dict, b: dict) -> None:
@@ -91,6 +91,8 @@ def test_metrics_json(tiny_run, prepared):
     manifest = json.loads((prepared / "manifest.json").read_text())
     assert m["vocab_size"] == manifest["vocab_size"] and m["data_hash"] == manifest["input_hash"]
     assert m["test_windows"] == manifest["splits"]["test"]["windows"] and m["seq_len"] == 32
+    assert set(m["phase_seconds"]) == {"data_load", "training", "evaluation"}
+    assert all(v > 0 for v in m["phase_seconds"].values())
 
     e = m["error_analysis"]
     assert e["targets"] == m["test_windows"]
