@@ -6,7 +6,8 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from lstm.data.maestro import DatasetError, find_csv
+from lstm.data.dataset import layout
+from lstm.data.maestro import DatasetError
 
 from .registry import registered_name
 from .space import Space, load_space
@@ -49,7 +50,7 @@ def validate(data_dir: str, space: str, n_trials: int, n_parallel: int, study_na
         if not path.is_dir():
             raise ValueError(f"data_dir {data_dir} does not exist")
         try:
-            find_csv(path)
+            layout(path)  # a MAESTRO directory or a folder with MIDI files
         except DatasetError as exc:
             raise ValueError(str(exc)) from None
     if storage_kind(storage) == "postgresql":

@@ -69,8 +69,8 @@ def prepare_task(data_dir: str, key: str, seq_len: int = SEQ_LEN, max_duration: 
     manifest = prepare(data_dir, out, default_cache_dir(), seq_len=seq_len, max_duration=max_duration,
                        reader=reader)
     logger = get_run_logger()
-    logger.info("prepared %s: vocabulary %d, %s", data_dir, manifest["vocab_size"],
-                {s: v["tokens"] for s, v in manifest["splits"].items()})
+    logger.info("prepared %s: vocabulary %d, %s; %s", data_dir, manifest["vocab_size"],
+                {s: v["tokens"] for s, v in manifest["splits"].items()}, manifest["split"]["description"])
     for skip in manifest["skipped"]:
         logger.warning("skipped %s: %s", skip["file"], skip["reason"])
     return str(out)

@@ -9,18 +9,21 @@ from pathlib import Path
 
 from lstm.bench.run import add_parser as add_bench
 from lstm.bench.run import run as cmd_bench
+from lstm.data.folder import DEFAULT_RATIOS, DEFAULT_SEED
 from lstm.data.maestro import DatasetError
-from lstm.data.tokens import READERS
+from lstm.data.tokens import PARTS, READERS
 from lstm.music.cli import add_generate, cmd_generate
 
 from .seed import SEED
 
 
 def _add_prepare(sub):
-    p = sub.add_parser("prepare", help="tokenize a MAESTRO directory (or the embedded default) into arrays",
+    p = sub.add_parser("prepare", help="tokenize MAESTRO, a folder of MIDI files or the embedded default into arrays",
                        description="Tokenize MIDI files into the seed's (music21's) tokens, build the train "
                                    "vocabulary and write token arrays plus manifest.json into OUT.")
-    p.add_argument("--data-dir", type=Path, help="MAESTRO v2.0.0/v3.0.0 directory; default: the embedded dataset")
+    p.add_argument("--data-dir", type=Path,
+                   help="a MAESTRO v2.0.0/v3.0.0 directory (its split as published) or any folder of MIDI files "
+                        "(.mid/.midi, searched recursively; split by --split-ratios); default: the embedded dataset")
     p.add_argument("--out", type=Path, required=True, help="output directory")
     p.add_argument("--workers", type=int, default=None, help="parallel processes (default: all cores)")
     p.add_argument("--seq-len", type=int, default=100, help="window length, for the window counts (default 100)")
@@ -31,6 +34,13 @@ def _add_prepare(sub):
     p.add_argument("--reader", choices=READERS, default="auto",
                    help="auto: the fast reader, music21 for the files it declines (same tokens); music21: "
                         "music21 only, 30-80x slower (cached files are not read again: use a fresh --cache-dir)")
+    p.add_argument("--part", choices=PARTS, default="first",
+                   help="which instrument part of a file is read: first, as the seed did (a file whose first part "
+                        "is empty is skipped with that reason), or first-with-notes (default first)")
+    p.add_argument("--split-ratios", type=float, nargs=3, default=list(DEFAULT_RATIOS), metavar=("TRAIN", "VAL", "TEST"),
+                   help="a plain folder's train/validation/test shares, by a hash of each file's path (default "
+                        "0.8 0.1 0.1; a file keeps its split when others are added)")
+    p.add_argument("--split-seed", type=int, default=DEFAULT_SEED, help="seeds that hash (default 0)")
 
 
 def _add_train(sub):
@@ -96,7 +106,9 @@ def cmd_prepare(args) -> None:
 
     cache = args.cache_dir or default_cache_dir()
     data_dir = args.data_dir or build_embedded(cache, args.workers)
-    m = prepare(data_dir, args.out, cache, args.workers, args.seq_len, args.max_duration, args.reader)
+    m = prepare(data_dir, args.out, cache, args.workers, args.seq_len, args.max_duration, args.reader, args.part,
+                tuple(args.split_ratios), args.split_seed)
+    print(m["split"]["description"] + ("" if args.part == "first" else f"; part read: {args.part}"))
     for split, s in m["splits"].items():
         print(f"{split:>10}: {s['files']:4d} files {s['tokens']:9d} tokens {s['windows']:9d} windows "
               f"unknown {s['unknown_rate']:.2%}")

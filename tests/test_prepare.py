@@ -117,7 +117,7 @@ def test_not_a_maestro_dir_fails_in_one_line(tmp_path):
     (tmp_path / "notes.txt").write_text("no CSV here")
     proc = run_lstm("prepare", "--data-dir", str(tmp_path), "--out", str(tmp_path / "out"),
                     "--cache-dir", str(tmp_path / "cache"))
-    assert "not a MAESTRO directory" in assert_one_line_error(proc, "prepare")
+    assert "neither a MAESTRO directory" in assert_one_line_error(proc, "prepare")
     assert not (tmp_path / "out" / "manifest.json").exists()
 
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from lstm.data.tokens import TokenizeError, midi_tokens
+from lstm.data.tokens import READERS, TokenizeError, midi_tokens
 from lstm.data.vocab import UNKNOWN, chord_token, note_token, token_class
 
 MIDI = Path(__file__).parent / "midi"
@@ -21,7 +21,11 @@ BROKEN = {  # file → the start of the reason it is refused
     "corrupted.midi": "unreadable MIDI",
     "truncated.midi": "truncated MIDI",
     "header_only.midi": "truncated MIDI",
+    # not broken: the seed's first part is empty (POP909 and the like); --part first-with-notes reads them
+    "first_part_empty.midi": "first part empty; 20 notes in other parts",
+    "drums_first.midi": "first part empty; 20 notes in other parts",
 }
+FIRST_PART_EMPTY = ("first_part_empty.midi", "drums_first.midi")
 
 
 def test_known_notes_and_chord():
@@ -59,13 +63,23 @@ def test_chord_voicing_and_octave_are_lost():
     assert note_token(pitch.Pitch("E-5")) != note_token(pitch.Pitch("E-4"))
 
 
+@pytest.mark.parametrize("reader", READERS)
 @pytest.mark.parametrize("name", sorted(BROKEN))
-def test_broken_file_gives_one_line_reason(name):
+def test_broken_file_gives_one_line_reason(name, reader):
+    """Both readers give the same reason (the fast one declines what it does not model to music21)."""
     with pytest.raises(TokenizeError) as exc:
-        midi_tokens(MIDI / name)
+        midi_tokens(MIDI / name, reader)
     reason = str(exc.value)
     assert reason.startswith(BROKEN[name]), reason
     assert "\n" not in reason and reason.strip() == reason
+
+
+@pytest.mark.parametrize("reader", READERS)
+@pytest.mark.parametrize("name", FIRST_PART_EMPTY)
+def test_first_part_with_notes_reads_the_music(name, reader):
+    assert midi_tokens(MIDI / name, reader, part="first-with-notes") == ["C4", "E4", "G4", "C5"] * 5
+    # a file whose first part has notes reads the same either way
+    assert midi_tokens(MIDI / "train_b.midi", reader, part="first-with-notes") == midi_tokens(MIDI / "train_b.midi")
 
 
 def test_truncated_file_is_refused_not_cut_short():

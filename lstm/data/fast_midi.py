@@ -86,6 +86,8 @@ def _read(data: bytes):
     notes, metas = note_tracks[0]
     if any(tick > 0 for tick, _, _ in metas):
         raise Unsupported("tempo, key, time signature or instrument change inside the note track")
+    if len({value for _, kind, value in metas if kind == 0xC0}) > 1:  # a part each in music21; the first may be empty
+        raise Unsupported("several instruments (program changes) in the note track")
     signatures |= {(tick, value) for tick, kind, value in metas if kind == 0x58}
     if len({value for _, value in signatures}) > 1 or any(tick > 0 for tick, _ in signatures):
         raise Unsupported("time signature changes")
@@ -136,7 +138,7 @@ def _track(data: bytes, pos: int, end: int):
         kind, channel = status & 0xF0, status & 0x0F
         if kind in (0xC0, 0xD0):
             if kind == 0xC0:
-                metas.append((tick, 0xC0, None))  # program change: an Instrument element
+                metas.append((tick, 0xC0, data[pos]))  # program change: an Instrument element
             pos += 1
             continue
         if kind in (0x80, 0x90):

@@ -9,6 +9,7 @@ from pathlib import Path
 SPLITS = ("train", "validation", "test")
 REQUIRED_COLUMNS = {"canonical_composer", "canonical_title", "split", "year", "midi_filename", "duration"}
 CSV_NAMES = ("maestro-v3.0.0.csv", "maestro-v2.0.0.csv")
+CSV_GLOB = "maestro-v*.csv"
 
 
 class DatasetError(Exception):
@@ -28,7 +29,7 @@ def find_csv(data_dir: Path) -> Path:
     for name in CSV_NAMES:
         if (data_dir / name).is_file():
             return data_dir / name
-    found = sorted(data_dir.glob("maestro-v*.csv"))
+    found = sorted(data_dir.glob(CSV_GLOB))
     if found:
         return found[-1]
     raise DatasetError(f"{data_dir} is not a MAESTRO directory: no maestro-v2.0.0.csv or maestro-v3.0.0.csv")

@@ -1,4 +1,4 @@
-"""`lstm prepare`: a MAESTRO directory → vocabulary, token arrays and a manifest.
+"""`lstm prepare`: a MAESTRO directory or a folder of MIDI files → vocabulary, token arrays and a manifest.
 
 Every file is tokenized once per content: results (tokens, or the reason a file was skipped) are
 cached per file under `cache_dir/tokens/<sha256 of content + tokenizer version + music21 version>.json`,
@@ -17,8 +17,10 @@ from pathlib import Path
 
 import numpy as np
 
+from .dataset import read_dataset
 from .fast_midi import installed_music21
-from .maestro import SPLITS, DatasetError, read_pieces
+from .folder import DEFAULT_RATIOS, DEFAULT_SEED
+from .maestro import SPLITS, DatasetError
 from .parallel import map_unordered
 from .tokens import TOKENIZER_VERSION, TokenizeError, read_midi
 from .vocab import UNKNOWN, UNKNOWN_ID
@@ -36,26 +38,27 @@ class FileResult:
     declined: str | None = None  # why the fast reader handed the file to music21
 
 
-def file_key(path: Path, music21: str | None = None) -> str:
+def file_key(path: Path, music21: str | None = None, part: str = "first") -> str:
     """The cache key of a file's tokens: its content, our tokenizer's version and music21's (the tokens
-    are music21's, so an upgrade may change them)."""
+    are music21's, so an upgrade may change them), and which part is read."""
     digest = hashlib.sha256(path.read_bytes())
     digest.update(TOKENIZER_VERSION.encode())
     digest.update(f"music21 {music21 or installed_music21()}".encode())
+    digest.update(f"part {part}".encode())
     return digest.hexdigest()
 
 
-def _tokenize_cached(args: tuple[str, str, Path, Path, str]) -> FileResult:
-    split, rel, path, cache, reader = args
+def _tokenize_cached(args: tuple[str, str, Path, Path, str, str]) -> FileResult:
+    split, rel, path, cache, reader, part = args
     if not path.is_file():
         return FileResult(split, rel, None, "listed in the CSV but missing on disk", False, "")
-    key = file_key(path)
+    key = file_key(path, part=part)
     entry = cache / f"{key}.json"
     if entry.is_file():
         c = json.loads(entry.read_text())
         return FileResult(split, rel, c["tokens"], c["reason"], True, key, c.get("reader"), c.get("declined"))
     try:
-        read = read_midi(path, reader)
+        read = read_midi(path, reader, part)
         tokens, reason, used, declined = read.tokens, None, read.reader, read.declined
     except TokenizeError as exc:
         tokens, reason, used, declined = None, str(exc), None, None
@@ -65,12 +68,11 @@ def _tokenize_cached(args: tuple[str, str, Path, Path, str]) -> FileResult:
     return FileResult(split, rel, tokens, reason, False, key, used, declined)
 
 
-def tokenize_dir(data_dir: Path, cache_dir: Path, workers: int | None, max_duration: float | None,
-                 reader: str = "auto") -> list[FileResult]:
-    pieces = read_pieces(data_dir, max_duration)
+def tokenize_dir(data_dir: Path, cache_dir: Path, workers: int | None, pieces, reader: str = "auto",
+                 part: str = "first") -> list[FileResult]:
     cache = cache_dir / "tokens"
     cache.mkdir(parents=True, exist_ok=True)
-    jobs = [(p.split, p.midi_filename, data_dir / p.midi_filename, cache, reader) for p in pieces]
+    jobs = [(p.split, p.midi_filename, data_dir / p.midi_filename, cache, reader, part) for p in pieces]
     results = list(map_unordered(_tokenize_cached, jobs, workers, desc="tokenize"))
     order = {job[1]: i for i, job in enumerate(jobs)}
     results.sort(key=lambda r: order[r.file])
@@ -83,9 +85,12 @@ def build_vocab(train_tokens: list[list[str]]) -> list[str]:
 
 
 def prepare(data_dir: str | Path, out: str | Path, cache_dir: str | Path, workers: int | None = None,
-            seq_len: int = 100, max_duration: float | None = None, reader: str = "auto") -> dict:
+            seq_len: int = 100, max_duration: float | None = None, reader: str = "auto", part: str = "first",
+            split_ratios: tuple[float, float, float] = DEFAULT_RATIOS, split_seed: int = DEFAULT_SEED) -> dict:
+    """split_ratios/split_seed: how a plain folder is split (lstm/data/folder.py); a MAESTRO CSV's split is kept."""
     data_dir, out, cache_dir = Path(data_dir), Path(out), Path(cache_dir)
-    results = tokenize_dir(data_dir, cache_dir, workers, max_duration, reader)
+    dataset = read_dataset(data_dir, max_duration, split_ratios, split_seed)
+    results = tokenize_dir(data_dir, cache_dir, workers, dataset.pieces, reader, part)
     good = [r for r in results if r.tokens]
     train = [r for r in good if r.split == "train"]
     if not train:
@@ -117,6 +122,8 @@ def prepare(data_dir: str | Path, out: str | Path, cache_dir: str | Path, worker
         "data_dir": str(data_dir.resolve()),
         "seq_len": seq_len,
         "max_duration": max_duration,
+        "split": {**dataset.split, "description": dataset.describe()},
+        "part": part,
         "vocab_size": len(vocab),
         "token_dtype": np.dtype(dtype).name,
         "splits": splits,

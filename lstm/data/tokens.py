@@ -2,7 +2,10 @@
 
 A note is `str(pitch)` (`E-4`: octave kept); a chord is its normal order joined by dots (`0.4.7`:
 octave and voicing lost). Only the first instrument part is read, as the seed did; MAESTRO files
-hold one piano track. The tokens are music21's; lstm/data/fast_midi.py computes the same ones 30-80×
+hold one piano track. Files from elsewhere often put an empty part first (POP909: a part without
+notes before the piano): such a file is skipped as "first part empty; N notes in other parts", or
+read with `part="first-with-notes"`, the first part that has notes. The tokens are music21's;
+lstm/data/fast_midi.py computes the same ones 30-80×
 faster and hands whatever it does not model back to music21.
 """
 
@@ -15,32 +18,49 @@ from .fast_midi import Unsupported, fast_tokens
 from .vocab import chord_token, note_token
 
 # Bump when the token stream a file gives could change: it keys the per-file cache.
-TOKENIZER_VERSION = "seed-2"  # seed-2: truncated files are skipped, not cut short
+# seed-2: truncated files are skipped, not cut short. seed-3: the fast reader declines a note track with
+# several program changes (music21 makes a part of each, the first may be empty): its tokens were wrong.
+TOKENIZER_VERSION = "seed-3"
+PARTS = ("first", "first-with-notes")
 
 
 class TokenizeError(Exception):
     """A file that cannot be tokenized; the message is the one-line reason."""
 
 
-def read_part(score):
-    """The part of a parsed score the seed read: the first instrument's (the score if it has none)."""
+def instrument_parts(score) -> list:
+    """The parts of a parsed score, one per instrument (the score itself if it has none)."""
     from music21 import instrument
 
     parts = instrument.partitionByInstrument(score)
-    return parts.parts[0] if parts and len(parts.parts) else score
+    return list(parts.parts) if parts and len(parts.parts) else [score]
 
 
-def stream_tokens(score) -> list[str]:
-    """Tokens of a parsed music21 score: its notes and chords in time order."""
+def part_tokens(part) -> list[str]:
+    """Tokens of a part (or a score): its notes and chords in time order."""
     from music21 import chord, note
 
     tokens = []
-    for el in read_part(score).flatten().notes:
+    for el in part.flatten().notes:
         if isinstance(el, note.Note):
             tokens.append(note_token(el.pitch))
         elif isinstance(el, chord.Chord):
             tokens.append(chord_token(el.normalOrder))
     return tokens
+
+
+def read_part(score, part: str = "first"):
+    """The part of a parsed score that is read: `first`, the first instrument's, as the seed did;
+    `first-with-notes`, the first that has notes (the first part when none has)."""
+    parts = instrument_parts(score)
+    if part == "first-with-notes":
+        return next((p for p in parts if part_tokens(p)), parts[0])
+    return parts[0]
+
+
+def stream_tokens(score, part: str = "first") -> list[str]:
+    """Tokens of a parsed music21 score: those of its part `part` (see read_part)."""
+    return part_tokens(read_part(score, part))
 
 
 READERS = ("auto", "music21")
@@ -53,16 +73,19 @@ class Read:
     declined: str | None = None  # why the fast reader handed the file to music21
 
 
-def midi_tokens(path: str | Path, reader: str = "auto") -> list[str]:
+def midi_tokens(path: str | Path, reader: str = "auto", part: str = "first") -> list[str]:
     """Tokens of one MIDI file, or TokenizeError with a one-line reason."""
-    return read_midi(path, reader).tokens
+    return read_midi(path, reader, part).tokens
 
 
-def read_midi(path: str | Path, reader: str = "auto") -> Read:
+def read_midi(path: str | Path, reader: str = "auto", part: str = "first") -> Read:
     """`auto`: the fast reader (lstm/data/fast_midi.py), which gives music21's tokens exactly, and music21
-    itself for the files it declines; `music21`: music21 only, the seed's way."""
+    itself for the files it declines; `music21`: music21 only, the seed's way. `part`: see read_part
+    (the fast reader reads files with one note track and one instrument, where both choices agree)."""
     if reader not in READERS:
         raise ValueError(f"unknown reader {reader!r}: choose one of {', '.join(READERS)}")
+    if part not in PARTS:
+        raise ValueError(f"unknown part {part!r}: choose one of {', '.join(PARTS)}")
     path = Path(path)
     data = path.read_bytes()
     if not data:
@@ -82,17 +105,23 @@ def read_midi(path: str | Path, reader: str = "auto") -> Read:
             if tokens:
                 return Read(tokens, "fast")
             declined = "no notes"
-    return Read(_music21_tokens(path), "music21", declined)
+    return Read(_music21_tokens(path, part), "music21", declined)
 
 
-def _music21_tokens(path: Path) -> list[str]:
+def _music21_tokens(path: Path, part: str) -> list[str]:
     from music21 import converter
 
     try:
         score = converter.parse(path, format="midi", forceSource=True)  # no pickle cache: ours is per file
     except Exception as exc:  # music21 raises many types for damaged files
         raise TokenizeError(f"unreadable MIDI: {type(exc).__name__}: {_one_line(exc)}") from None
-    tokens = stream_tokens(score)
+    per_part = [part_tokens(p) for p in instrument_parts(score)]
+    tokens = per_part[0]
+    if part == "first-with-notes":
+        tokens = next((t for t in per_part if t), [])
+    elif not tokens and (others := sum(map(len, per_part[1:]))):
+        # common outside MAESTRO: say so, rather than "no notes", since the file has music
+        raise TokenizeError(f"first part empty; {others:,} notes in other parts")
     if not tokens:
         raise TokenizeError("no notes or chords")
     return tokens

@@ -61,6 +61,39 @@ def write_empty(path: Path) -> None:
     stream.Score([stream.Part([instrument.Piano()])]).write("midi", fp=str(path))
 
 
+def _track(events: list[tuple[int, bytes]]) -> bytes:
+    """An MTrk chunk of (tick, event bytes), ticks absolute, closed by end-of-track."""
+    body, last = b"", 0
+    for tick, data in events:
+        delta = tick - last  # a variable-length number: 7 bits a byte, high bit set on all but the last
+        varlen = [delta & 0x7F]
+        while delta > 0x7F:
+            delta >>= 7
+            varlen.insert(0, 0x80 | (delta & 0x7F))
+        body += bytes(varlen) + data
+        last = tick
+    body += b"\x00\xff\x2f\x00"
+    return b"MTrk" + len(body).to_bytes(4, "big") + body
+
+
+def first_part_empty(drums: bool) -> bytes:
+    """Files as they come outside MAESTRO (POP909 and the like): the first instrument part music21 makes has
+    no notes, the music is in the next one. drums=False: one track announces a violin, then a piano, at tick
+    0 (music21 makes an empty violin part first); drums=True: a drum track first (unpitched: no tokens)."""
+    tpq, piano = 480, [(0, b"\xc0\x00")]
+    for i, pitch in enumerate([60, 64, 67, 72] * 5):  # 20 quarter notes: C4 E4 G4 C5
+        piano += [(i * tpq, bytes([0x90, pitch, 80])), ((i + 1) * tpq, bytes([0x80, pitch, 0]))]
+    piano.sort(key=lambda e: e[0])
+    tempo = _track([(0, b"\xff\x51\x03\x07\xa1\x20")])
+    if drums:
+        kit = [(0, b"\xc9\x00")] + [e for i in range(4) for e in ((i * tpq, b"\x99\x24\x64"), (i * tpq + 60, b"\x89\x24\x00"))]
+        tracks = [tempo, _track(kit), _track(piano)]
+    else:
+        tracks = [tempo, _track([(0, b"\xc0\x28")] + piano)]  # program 40 (violin), then the piano's 0
+    header = b"MThd" + (6).to_bytes(4, "big") + (1).to_bytes(2, "big") + len(tracks).to_bytes(2, "big")
+    return header + tpq.to_bytes(2, "big") + b"".join(tracks)
+
+
 def broken_files(out: Path) -> dict[str, bytes]:
     good = (out / "train_a.midi").read_bytes()
     header_end = 14  # MThd + length + format, ntracks, division
@@ -75,6 +108,9 @@ def broken_files(out: Path) -> dict[str, bytes]:
         # An interrupted download: the second track stops half way through its notes.
         "truncated.midi": good[: second + (len(good) - second) // 2],
         "header_only.midi": good[:header_end],
+        # Not broken, but skipped under the seed's rule (the first part): its first part is empty.
+        "first_part_empty.midi": first_part_empty(drums=False),
+        "drums_first.midi": first_part_empty(drums=True),
     }
 
 

@@ -1,0 +1,154 @@
+"""`lstm prepare` and the sweep's validation on a plain folder of MIDI files (no MAESTRO CSV): real files
+in nested folders with mixed-case extensions, a split by hashing each path, stable as files are added."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from flows.params import validate
+from lstm.data.tokens import midi_tokens
+
+MIDI = Path(__file__).parent / "midi"
+
+SUFFIXES = (".mid", ".MID", ".Midi", ".midi")
+
+
+def run_lstm(*args) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "lstm", *args], capture_output=True, text=True, timeout=300)
+
+
+def assert_one_line_error(proc: subprocess.CompletedProcess, command: str) -> str:
+    assert proc.returncode != 0 and "Traceback" not in proc.stderr, proc.stderr
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith(f"lstm {command}: error: "), proc.stderr
+    return lines[0]
+
+
+def expected_split(rel: str, seed: int = 0) -> str:
+    """The documented rule, written out here: sha256('SEED:path') as a number in [0, 1), cut at 0.8 and 0.9."""
+    u = int.from_bytes(hashlib.sha256(f"{seed}:{rel}".encode()).digest()[:8], "big") / 2**64
+    return "train" if u < 0.8 else "validation" if u < 0.9 else "test"
+
+
+def plain_folder(root: Path, sources: list[Path], start: int = 0) -> dict[str, Path]:
+    """Copies of `sources` spread over nested folders, with every case of extension; relative path → source."""
+    placed = {}
+    for i, src in enumerate(sources, start):
+        rel = f"{['', 'pop/', 'pop/2019/', 'Classical/Bach/'][i % 4]}{i:03d}-{Path(src).stem}{SUFFIXES[i % 4]}"
+        (root / rel).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(src, root / rel)
+        placed[rel] = src
+    return placed
+
+
+@pytest.fixture
+def folder(tmp_path, embedded_dir) -> tuple[Path, dict[str, Path]]:
+    root = tmp_path / "my-midi"
+    sources = sorted(embedded_dir.glob("*/*.midi"))[:36] + [MIDI / n for n in ("known.midi", "first_part_empty.midi")]
+    placed = plain_folder(root, sources)
+    (root / "notes.txt").write_text("not MIDI")
+    (root / "pop" / "cover.jpg").write_bytes(b"\xff\xd8")
+    (root / ".hidden").mkdir()
+    shutil.copyfile(MIDI / "train_a.midi", root / ".hidden" / "ignored.mid")  # e.g. a .git or .Trash folder
+    return root, placed
+
+
+def prepare_folder(root: Path, out: Path, cache: Path, *extra: str):
+    proc = run_lstm("prepare", "--data-dir", str(root), "--out", str(out), "--cache-dir", str(cache),
+                    "--seq-len", "8", "--workers", "2", *extra)
+    assert proc.returncode == 0, proc.stderr
+    return proc, json.loads((out / "manifest.json").read_text())
+
+
+def splits_of(manifest: dict) -> dict[str, str]:
+    return {f: split for split, s in manifest["splits"].items() for f in s["file_names"]}
+
+
+def test_plain_folder_is_split_by_path_hash(folder, tmp_path):
+    root, placed = folder
+    proc, manifest = prepare_folder(root, tmp_path / "out", tmp_path / "cache")
+    line = "split: a plain folder of 38 MIDI files, 80/10/10 train/validation/test by a hash of each file's relative path (seed 0)"
+    assert line in proc.stdout.splitlines() and manifest["split"]["description"] == line
+    assert manifest["split"]["layout"] == "folder" and manifest["split"]["ratios"] == [0.8, 0.1, 0.1]
+    assert manifest["split"]["seed"] == 0 and manifest["part"] == "first"
+
+    prepared = splits_of(manifest)
+    skipped = {s["file"]: s for s in manifest["skipped"]}
+    assert set(prepared) | set(skipped) == set(placed) and not set(prepared) & set(skipped)
+    for rel in placed:
+        split = prepared.get(rel) or skipped[rel]["split"]
+        assert split == expected_split(rel), rel
+    assert set(prepared.values()) == {"train", "validation", "test"}
+    # the POP909-like file: skipped with the reason, not "no notes"
+    empty = next(rel for rel in placed if "first_part_empty" in rel)
+    assert skipped == {empty: {"file": empty, "split": expected_split(empty),
+                               "reason": "first part empty; 20 notes in other parts"}}
+    assert f"skipped {empty}: first part empty; 20 notes in other parts" in proc.stdout
+    # the arrays hold each file's own tokens
+    vocab = json.loads((tmp_path / "out" / "vocab.json").read_text())
+    rel = manifest["splits"]["train"]["file_names"][0]
+    tokens = np.load(tmp_path / "out" / "train_tokens.npy")
+    offsets = np.load(tmp_path / "out" / "train_offsets.npy")
+    assert [vocab[i] for i in tokens[offsets[0]:offsets[1]]] == midi_tokens(root / rel)
+
+
+def test_adding_files_moves_no_file_and_the_seed_does(folder, embedded_dir, tmp_path):
+    root, placed = folder
+    _, before = prepare_folder(root, tmp_path / "a", tmp_path / "cache")
+    more = plain_folder(root / "added", sorted(embedded_dir.glob("*/*.midi"))[36:46], start=100)
+    _, after = prepare_folder(root, tmp_path / "b", tmp_path / "cache")
+    old, new = splits_of(before), splits_of(after)
+    assert {rel: new[rel] for rel in old} == old
+    assert {f"added/{rel}" for rel in more} <= set(new)
+    assert after["cache_hits"] == len(placed) and after["parsed"] == len(more)
+    _, reseeded = prepare_folder(root, tmp_path / "c", tmp_path / "cache", "--split-seed", "1")
+    assert reseeded["split"]["seed"] == 1
+    assert splits_of(reseeded) != new and set(splits_of(reseeded)) == set(new)
+    assert all(s == expected_split(rel, seed=1) for rel, s in splits_of(reseeded).items())
+
+
+def test_part_first_with_notes_reads_the_empty_first_part_file(folder, tmp_path):
+    root, placed = folder
+    _, first = prepare_folder(root, tmp_path / "a", tmp_path / "cache")
+    _, with_notes = prepare_folder(root, tmp_path / "b", tmp_path / "cache", "--part", "first-with-notes")
+    assert with_notes["part"] == "first-with-notes" and with_notes["skipped"] == []
+    assert with_notes["cache_hits"] == 0  # the part is in the token cache key
+    assert with_notes["input_hash"] != first["input_hash"]
+    empty = next(rel for rel in placed if "first_part_empty" in rel)
+    assert empty in splits_of(with_notes)
+
+
+def test_folder_without_midi_fails_in_one_line(tmp_path):
+    (tmp_path / "sub").mkdir()
+    (tmp_path / "sub" / "notes.txt").write_text("no MIDI here")
+    proc = run_lstm("prepare", "--data-dir", str(tmp_path), "--out", str(tmp_path / "out"),
+                    "--cache-dir", str(tmp_path / "cache"))
+    assert "neither a MAESTRO directory" in assert_one_line_error(proc, "prepare")
+    assert not (tmp_path / "out").exists()
+    with pytest.raises(ValueError, match="neither a MAESTRO directory") as exc:
+        validate(str(tmp_path), "smoke", 1, 1, "", "", "maestro-lstm", 0)
+    assert "\n" not in str(exc.value)
+
+
+@pytest.mark.parametrize("extra, message", [
+    (["--max-duration", "1000"], "plain folder without one"),
+    (["--split-ratios", "0.8", "0.3", "0.1"], "split ratios must be"),
+])
+def test_folder_options_fail_in_one_line(folder, tmp_path, extra, message):
+    root, _ = folder
+    proc = run_lstm("prepare", "--data-dir", str(root), "--out", str(tmp_path / "out"),
+                    "--cache-dir", str(tmp_path / "cache"), *extra)
+    assert message in assert_one_line_error(proc, "prepare")
+
+
+def test_sweep_validation_accepts_a_plain_folder(folder):
+    root, _ = folder
+    assert validate(str(root), "smoke", 1, 1, "", "", "maestro-lstm", 0).data_dir == root
