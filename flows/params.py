@@ -50,9 +50,12 @@ def validate(data_dir: str, space: str, n_trials: int, n_parallel: int, study_na
         if not path.is_dir():
             raise ValueError(f"data_dir {data_dir} does not exist")
         try:
-            layout(path)  # a MAESTRO directory or a folder with MIDI files
+            kind = layout(path)  # a MAESTRO directory or a folder with MIDI files
         except DatasetError as exc:
             raise ValueError(str(exc)) from None
+        if kind == "folder" and max_duration is not None:
+            raise ValueError(f"max_duration filters by the durations of the MAESTRO CSV; data_dir {data_dir} "
+                             f"is a plain folder of MIDI files without one")
     if storage_kind(storage) == "postgresql":
         _check_connects(storage)
     return SweepParams(path, sp, n_trials, min(n_parallel, n_trials), study_name, storage, experiment, seed,

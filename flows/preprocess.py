@@ -1,6 +1,7 @@
 """Step 1 of a sweep: `lstm prepare`, once per input and settings.
 
-A Prefect task cached on what preprocessing reads (the CSV and the MIDI files it lists) and on every
+A Prefect task cached on what preprocessing reads (the CSV and the MIDI files it lists; a plain folder's
+MIDI files) and on every
 setting that changes its result: a second sweep on the same data is a cache hit (the task run shows
 `Cached` in the UI and logs) and parses nothing. The prepared directory is named by that same key,
 so every worker that shares the state directory finds it.
@@ -22,7 +23,9 @@ from pathlib import Path
 from prefect import get_run_logger, task
 
 from lstm.data.corpus import build_embedded, default_cache_dir
-from lstm.data.maestro import find_csv, read_pieces
+from lstm.data.dataset import read_dataset
+from lstm.data.folder import DEFAULT_RATIOS, DEFAULT_SEED
+from lstm.data.maestro import find_csv
 from lstm.data.prepare import prepare
 from lstm.data.tokens import TOKENIZER_VERSION
 
@@ -32,14 +35,18 @@ SEQ_LEN = 100  # the prepared arrays' window count (manifest) is stated for this
 
 
 def input_files(data_dir: Path, max_duration: float | None = None) -> list[Path]:
-    """What `prepare` reads from `data_dir`: the CSV, then the MIDI files it lists and keeps."""
-    return [find_csv(data_dir)] + [data_dir / p.midi_filename for p in read_pieces(data_dir, max_duration)]
+    """What `prepare` reads from `data_dir`: the CSV, then the MIDI files it lists and keeps; for a plain
+    folder, its MIDI files (their paths decide their split)."""
+    dataset = read_dataset(data_dir, max_duration)
+    csv = [find_csv(data_dir)] if dataset.layout == "maestro" else []
+    return csv + [data_dir / p.midi_filename for p in dataset.pieces]
 
 
 def settings(max_duration: float | None, seq_len: int, reader: str) -> dict:
     """Every setting that changes what `prepare` makes of the same files."""
     return {"tokenizer": TOKENIZER_VERSION, "music21": version("music21"),  # metadata: no music21 import
-            "max_duration": max_duration, "seq_len": seq_len, "reader": reader}
+            "max_duration": max_duration, "seq_len": seq_len, "reader": reader, "part": "first",
+            "split_ratios": DEFAULT_RATIOS, "split_seed": DEFAULT_SEED}  # how a plain folder is split
 
 
 def content_key(data_dir: Path, max_duration: float | None = None, seq_len: int = SEQ_LEN,

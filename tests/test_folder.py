@@ -152,3 +152,20 @@ def test_folder_options_fail_in_one_line(folder, tmp_path, extra, message):
 def test_sweep_validation_accepts_a_plain_folder(folder):
     root, _ = folder
     assert validate(str(root), "smoke", 1, 1, "", "", "maestro-lstm", 0).data_dir == root
+
+
+def test_sweep_preprocessing_key_follows_the_folders_midi_files(folder):
+    from flows.preprocess import content_key
+
+    root, placed = folder
+    before = content_key(root)
+    (root / "pop" / "lyrics.txt").write_text("not read by prepare")
+    assert content_key(root) == before
+    shutil.copyfile(MIDI / "train_b.midi", root / "pop" / "new.MID")
+    assert content_key(root) != before
+
+
+def test_sweep_refuses_max_duration_on_a_plain_folder(folder):
+    root, _ = folder
+    with pytest.raises(ValueError, match="plain folder of MIDI files without one"):
+        validate(str(root), "smoke", 1, 1, "", "", "maestro-lstm", 0, max_duration=1000.0)
