@@ -1,4 +1,6 @@
-"""Register the two deployments on the `gpu` process pool, `study/sweep` and `trial/run`, and the
+"""Create the two process pools and register a deployment on each: `study/sweep` on `cpu` (no limit:
+sweeps only launch and watch, several may run at once), `trial/run` on `gpu` (one worker per GPU, each
+started with `--limit 1`, so a GPU never trains two trials and a sweep never holds a GPU worker); and the
 automation that marks a flow run Crashed when its heartbeats stop (a worker or machine that died).
 
 Both deployments run this checkout's code in place (`from_source` on the project directory), so
@@ -13,28 +15,46 @@ from datetime import timedelta
 
 from prefect import flow
 from prefect.automations import Automation
+from prefect.client.orchestration import get_client
+from prefect.client.schemas.actions import WorkPoolCreate
 from prefect.client.schemas.objects import StateType
 from prefect.events.actions import ChangeFlowRunState
 from prefect.events.schemas.automations import EventTrigger, Posture
 from prefect.events.schemas.events import ResourceSpecification
+from prefect.exceptions import ObjectAlreadyExists
+from prefect.workers.process import ProcessWorker
 
-from .settings import REPO, WORK_POOL
+from .settings import REPO, SWEEP_POOL, TRIAL_POOL
 
 HEARTBEAT_SECONDS = 30  # Prefect's minimum
 ZOMBIE_AFTER = timedelta(seconds=3 * HEARTBEAT_SECONDS)
 ZOMBIE_AUTOMATION = "maestro-lstm: crash flow runs whose heartbeats stopped"
+DEPLOYMENTS = (("flows/study.py:study", "sweep", SWEEP_POOL), ("flows/trial.py:trial", "run", TRIAL_POOL))
+
+
+def create_pools() -> None:
+    """Both process pools, unless they exist (a worker may have created its pool first)."""
+    with get_client(sync_client=True) as client:
+        for pool in (SWEEP_POOL, TRIAL_POOL):
+            try:
+                client.create_work_pool(WorkPoolCreate(
+                    name=pool, type="process", base_job_template=ProcessWorker.get_default_base_job_template()))
+                print(f"work pool {pool} created")
+            except ObjectAlreadyExists:
+                pass
 
 
 def deploy() -> None:
-    for entrypoint, name in (("flows/study.py:study", "sweep"), ("flows/trial.py:trial", "run")):
+    create_pools()
+    for entrypoint, name, pool in DEPLOYMENTS:
         flow.from_source(source=str(REPO), entrypoint=entrypoint).deploy(
-            name=name, work_pool_name=WORK_POOL, print_next_steps=False)
-        print(f"deployed {entrypoint.split(':')[1]}/{name} on work pool {WORK_POOL}")
+            name=name, work_pool_name=pool, print_next_steps=False)
+        print(f"deployed {entrypoint.split(':')[1]}/{name} on work pool {pool}")
 
 
 def crash_zombies() -> None:
     """Prefect's documented zombie detection: no heartbeat (and no final state) within ZOMBIE_AFTER → Crashed.
-    A trial whose run crashes is then failed in Optuna and MLflow by the sweep, which asks for another."""
+    A trial whose run crashes is then failed in Optuna and MLflow by the sweep, which launches another."""
     try:
         Automation.read(name=ZOMBIE_AUTOMATION).delete()
     except ValueError:  # not there yet

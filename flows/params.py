@@ -31,8 +31,8 @@ class SweepParams:
 def validate(data_dir: str, space: str, n_trials: int, n_parallel: int, study_name: str, storage: str,
              experiment: str, seed: int, max_duration: float | None = None, model_name: str = "") -> SweepParams:
     storage = storage or os.environ.get("OPTUNA_STORAGE", "")  # the docker stack sets it on every worker
-    if n_trials < 1:
-        raise ValueError(f"n_trials must be at least 1, got {n_trials}")
+    if n_trials < 0:
+        raise ValueError(f"n_trials must be at least 1, got {n_trials} (0: the space's `trials:`)")
     if n_parallel < 1:
         raise ValueError(f"n_parallel must be at least 1, got {n_parallel}")
     if not experiment.strip():
@@ -44,6 +44,7 @@ def validate(data_dir: str, space: str, n_trials: int, n_parallel: int, study_na
     if model_name and not all(c.isalnum() or c in "-_." for c in model_name):
         raise ValueError(f"model_name {model_name!r} may hold only letters, digits, '-', '_' and '.'")
     sp = load_space(space)
+    n_trials = n_trials or sp.default_trials
     path = None
     if data_dir:
         path = Path(data_dir).expanduser()

@@ -6,7 +6,8 @@ import os
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-WORK_POOL = "gpu"
+SWEEP_POOL = "cpu"  # sweeps: a process pool without a limit, several sweeps may run at once
+TRIAL_POOL = "gpu"  # trials: one flow run at a time on each worker, one worker per GPU
 
 
 def state_dir() -> Path:

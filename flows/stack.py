@@ -1,4 +1,8 @@
-"""The local stack, for real: a Prefect server, an MLflow server and Prefect workers on the `gpu` pool.
+"""The local stack, for real: a Prefect server, an MLflow server and Prefect process workers.
+
+One worker on the `cpu` pool runs sweeps (no limit); one worker on the `gpu` pool per visible GPU runs
+trials, each with `--limit 1` and its own CUDA_VISIBLE_DEVICES (one trial worker on the CPU where there
+is no GPU), so a GPU never trains two trials at once and `n_parallel` beyond the workers queues.
 
 `python -m flows.stack up|down|status` is what `make up` / `make down` run; the test fixtures use the
 same `Stack` on free ports with state in a temporary directory. `down` stops only what `up` started,
@@ -17,7 +21,7 @@ import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
-from .settings import WORK_POOL, state_dir
+from .settings import SWEEP_POOL, TRIAL_POOL, state_dir
 
 BIN = Path(sys.executable).parent
 
@@ -82,28 +86,40 @@ class Stack:
                     # no job runner and job consumers (≈1.4 GB at rest) for MLflow features this project never uses
                     self.env() | {"MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"})
 
-    def start_worker(self, name: str = "worker-0", limit: int | None = None) -> int:
-        """A process worker; its flow runs inherit MAESTRO_WORKER, which trials record in MLflow."""
-        argv = [str(BIN / "prefect"), "worker", "start", "--pool", WORK_POOL, "--type", "process", "--name", name]
-        if limit:
-            argv += ["--limit", str(limit)]
-        return self._spawn(name, argv, self.env() | {"MAESTRO_WORKER": name})
+    def start_worker(self, name: str = "worker-0", gpu: str | None = None) -> int:
+        """A trial worker: one flow run at a time, on GPU `gpu` (None: the CPU, or whatever CUDA_VISIBLE_DEVICES
+        already says). Its flow runs inherit MAESTRO_WORKER, which trials record in MLflow."""
+        env = self.env() | {"MAESTRO_WORKER": name}
+        if gpu is not None:
+            env["CUDA_VISIBLE_DEVICES"] = gpu
+        return self._spawn(name, [str(BIN / "prefect"), "worker", "start", "--pool", TRIAL_POOL, "--type",
+                                  "process", "--name", name, "--limit", "1"], env)
+
+    def start_sweep_worker(self, name: str = "sweep-worker") -> int:
+        """The sweeps' worker: no limit (a sweep only launches and watches), no GPU."""
+        env = self.env() | {"MAESTRO_WORKER": name, "CUDA_VISIBLE_DEVICES": ""}
+        return self._spawn(name, [str(BIN / "prefect"), "worker", "start", "--pool", SWEEP_POOL, "--type",
+                                  "process", "--name", name], env)
 
     def wait_ready(self, timeout: float = 120) -> None:
         wait_http(f"{self.prefect_api}/health", timeout, self.state / "logs" / "prefect-server.log")
         wait_http(f"{self.mlflow_uri}/health", timeout, self.state / "logs" / "mlflow-server.log")
 
-    def create_pool(self) -> None:
-        subprocess.run([str(BIN / "prefect"), "work-pool", "create", WORK_POOL, "--type", "process",
-                        "--overwrite"], env=self.env(), check=True, capture_output=True)
+    def create_pools(self) -> None:
+        for pool in (SWEEP_POOL, TRIAL_POOL):
+            subprocess.run([str(BIN / "prefect"), "work-pool", "create", pool, "--type", "process",
+                            "--overwrite"], env=self.env(), check=True, capture_output=True)
 
-    def up(self, workers: int = 1, limit: int | None = None) -> None:
+    def up(self, workers: int | None = None) -> None:
+        """The servers, the sweep worker and `workers` trial workers (default: one per visible GPU, at least one)."""
         self.start_prefect()
         self.start_mlflow()
         self.wait_ready()
-        self.create_pool()
-        for i in range(workers):
-            self.start_worker(f"worker-{i}", limit)
+        self.create_pools()
+        gpus = visible_gpus()
+        for i in range(workers or max(len(gpus), 1)):
+            self.start_worker(f"worker-{i}", gpus[i] if i < len(gpus) else None)
+        self.start_sweep_worker()
 
     def stop(self, name: str, sig: int = signal.SIGTERM) -> None:
         pid_file = self.state / "pids" / f"{name}.pid"
@@ -138,6 +154,19 @@ class Stack:
             self.stop(name)
 
 
+def visible_gpus() -> list[str]:
+    """The GPUs this machine lets us use: CUDA_VISIBLE_DEVICES when set, else `nvidia-smi -L` (no torch import)."""
+    if (visible := os.environ.get("CUDA_VISIBLE_DEVICES")) is not None:
+        return [d.strip() for d in visible.split(",") if d.strip()]
+    try:
+        out = subprocess.run(["nvidia-smi", "-L"], capture_output=True, text=True, timeout=30)
+    except (OSError, subprocess.SubprocessError):
+        return []
+    if out.returncode != 0:
+        return []
+    return [str(i) for i, _ in enumerate(x for x in out.stdout.splitlines() if x.startswith("GPU "))]
+
+
 def wait_http(url: str, timeout: float, log: Path | None = None) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -154,7 +183,8 @@ def wait_http(url: str, timeout: float, log: Path | None = None) -> None:
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m flows.stack", description=__doc__.splitlines()[0])
     p.add_argument("action", choices=["up", "down", "status", "env"])
-    p.add_argument("--workers", type=int, default=1)
+    p.add_argument("--workers", type=int, default=None,
+                   help="trial workers (default: one per visible GPU, one on the CPU where there is none)")
     args = p.parse_args(argv)
     stack = Stack(state_dir())
     if args.action == "up":

@@ -2,7 +2,8 @@
 
 SQLite is not offered: it is unsafe with parallel writers. On PostgreSQL the trial flows send
 heartbeats, so a trial whose worker died is failed and re-queued by Optuna itself
-(`RetryHeartbeatStaleTrialCallback`) the next time the study asks for a trial.
+(`RetryHeartbeatStaleTrialCallback`) when the sweep calls `fail_stale_trials`: the next trial flow
+to ask gets its parameters again.
 """
 
 from __future__ import annotations
@@ -11,8 +12,10 @@ import threading
 from contextlib import contextmanager
 
 import optuna
+from optuna.exceptions import UpdateFinishedTrialError
 from optuna.storages import JournalStorage, RDBStorage, RetryHeartbeatStaleTrialCallback
 from optuna.storages.journal import JournalFileBackend
+from optuna.trial import TrialState
 
 from .settings import state_dir
 
@@ -47,21 +50,40 @@ def make_storage(url: str = "") -> optuna.storages.BaseStorage:
                       engine_kwargs={"pool_pre_ping": True})
 
 
+def trial_id(storage: optuna.storages.BaseStorage, study_name: str, number: int) -> int:
+    """The storage's id of a trial, through the storage's public interface (Trial objects keep it private)."""
+    return storage.get_trial_id_from_study_id_trial_number(storage.get_study_id_from_name(study_name), number)
+
+
+def fail_trial(study: optuna.Study, storage: optuna.storages.BaseStorage, number: int, reason: str) -> bool:
+    """Fail a RUNNING trial with its reason (user attr `fail_reason`); False if it finished meanwhile."""
+    try:
+        storage.set_trial_user_attr(trial_id(storage, study.study_name, number), "fail_reason", reason[:1000])
+        study.tell(number, state=TrialState.FAIL)
+    except UpdateFinishedTrialError:  # it told Optuna itself between our look and our tell
+        return False
+    return True
+
+
 @contextmanager
-def heartbeat(storage: optuna.storages.BaseStorage, trial_id: int):
-    """Record a heartbeat for the trial while the block runs (RDB storages only)."""
+def heartbeat(storage: optuna.storages.BaseStorage, study_name: str, number: int):
+    """Record a heartbeat for the trial while the block runs (RDB storages with `heartbeat_interval` only).
+
+    `study.optimize` runs such a thread itself; an ask-and-tell trial has to. A trial whose heartbeats stop
+    for GRACE_SECONDS is failed by `optuna.storages.fail_stale_trials`, which the sweep calls."""
     interval = storage.get_heartbeat_interval() if isinstance(storage, RDBStorage) else None
     if not interval:
         yield
         return
+    tid = trial_id(storage, study_name, number)
     stop = threading.Event()
 
     def beat():
         while not stop.is_set():
-            storage.record_heartbeat(trial_id)
+            storage.record_heartbeat(tid)
             stop.wait(interval)
 
-    thread = threading.Thread(target=beat, daemon=True, name=f"optuna-heartbeat-{trial_id}")
+    thread = threading.Thread(target=beat, daemon=True, name=f"optuna-heartbeat-{number}")
     thread.start()
     try:
         yield

@@ -1,21 +1,35 @@
-"""The sweep (deployment `study/sweep`): preprocess once, then Optuna trials on the `gpu` pool.
+"""The sweep (deployment `study/sweep`, on the `cpu` pool): prepare the data once, keep trials going, promote.
 
-Optuna (TPE, seeded) asks for parameters here; every trial runs as its own Prefect flow run of
-deployment `trial/run`, `n_parallel` at a time, logging to a nested MLflow run. Re-running with
-the same `study_name` continues the study up to `n_trials` finished trials in total. At the end
-the best trial's model is registered as `maestro-lstm` and the study is summarised in a Prefect
-markdown artifact.
+Every trial is its own flow run of deployment `trial/run` on the `gpu` pool (flows/trial.py): it asks Optuna
+for its parameters, trains, reports and tells Optuna itself. This flow only launches and watches them,
+`n_parallel` at a time, until the study has `n_trials` finished (complete or pruned) trials; the same
+`study_name` continues a study. The trial flow runs of a study carry the Prefect tag `study:NAME`: a sweep
+started again counts those still pending or running as in flight and waits for them (it adopts them), and
+fails only the trials whose flow run ended without telling Optuna, or vanished. At the end the best trial's
+model is registered as `maestro-lstm` and the study is summarised in a Prefect markdown artifact.
 """
 
 from __future__ import annotations
 
-import threading
-from concurrent.futures import ThreadPoolExecutor
+import time
+from datetime import datetime, timedelta
 
 import optuna
 from optuna.trial import TrialState
 from prefect import flow, get_run_logger
+from prefect.client.orchestration import SyncPrefectClient, get_client
+from prefect.client.schemas.filters import (
+    FlowFilter,
+    FlowFilterName,
+    FlowRunFilter,
+    FlowRunFilterId,
+    FlowRunFilterState,
+    FlowRunFilterStateType,
+    FlowRunFilterTags,
+)
+from prefect.client.schemas.objects import StateType
 from prefect.deployments import run_deployment
+from prefect.exceptions import ObjectNotFound
 from prefect.runtime import flow_run
 
 from lstm.data.windows import load_manifest
@@ -24,114 +38,139 @@ from . import tracking
 from .params import SweepParams, validate
 from .preprocess import prepare_data
 from .registry import promote
-from .storage import make_storage
+from .storage import fail_trial, make_storage
 from .summary import log_study_plots, write_summary
+from .trial import FLOW_RUN_ATTR
 
 FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)
 TRIAL_DEPLOYMENT = "trial/run"
+POLL_SECONDS = 3
+ENDED = [StateType.COMPLETED, StateType.FAILED, StateType.CRASHED, StateType.CANCELLED]
+UNOWNED_AFTER = timedelta(seconds=60)  # a trial asked and not yet marked with its flow run: give it a minute
 
 
 def finished(study: optuna.Study) -> int:
     return len(study.get_trials(deepcopy=False, states=FINISHED))
 
 
-def close_orphans(study: optuna.Study, logger) -> None:
-    """Trials still RUNNING when a sweep starts belong to a sweep that died: fail them, close their runs."""
+def study_tag(study_name: str) -> str:
+    return f"study:{study_name}"
+
+
+def live_trial_runs(client: SyncPrefectClient, study_name: str) -> list:
+    """The study's trial flow runs still scheduled (queued, awaiting a retry), pending or running."""
+    return client.read_flow_runs(
+        flow_filter=FlowFilter(name=FlowFilterName(any_=["trial"])),
+        flow_run_filter=FlowRunFilter(tags=FlowRunFilterTags(all_=[study_tag(study_name)]),
+                                      state=FlowRunFilterState(type=FlowRunFilterStateType(not_any_=ENDED))))
+
+
+def ended(client: SyncPrefectClient, ids: list) -> list:
+    """Those of the flow runs `ids` that have ended."""
+    if not ids:
+        return []
+    return client.read_flow_runs(flow_run_filter=FlowRunFilter(
+        id=FlowRunFilterId(any_=ids), state=FlowRunFilterState(type=FlowRunFilterStateType(any_=ENDED))),
+        limit=len(ids))
+
+
+def fail_dead_trials(study: optuna.Study, storage, client: SyncPrefectClient, logger) -> None:
+    """RUNNING trials whose trial flow run crashed, failed, ended or vanished: FAIL, with the reason.
+
+    A trial whose flow run is still scheduled (e.g. awaiting a retry), pending or running is alive and left
+    alone, whichever sweep launched it."""
+    dead = {}
     for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
-        if t.user_attrs.get("sweep_flow_run") == str(flow_run.id):
+        owner = t.user_attrs.get(FLOW_RUN_ATTR)
+        if owner is None:
+            if datetime.now() - t.datetime_start > UNOWNED_AFTER:  # Optuna's times are naive local times
+                dead[t.number] = (t, "no trial flow run owns it")
             continue
-        logger.warning("trial %d was left running by an earlier sweep: marking it failed", t.number)
-        optuna.trial.Trial(study, t._trial_id).set_user_attr("fail_reason", "its sweep stopped before it finished")
-        study.tell(t.number, state=TrialState.FAIL)
-        if run_id := t.user_attrs.get("mlflow_run_id"):
-            tracking.close_run(run_id, "FAILED", "its sweep stopped before the trial finished")
+        try:
+            run = client.read_flow_run(owner)
+        except ObjectNotFound:
+            dead[t.number] = (t, f"its trial flow run {owner} vanished")
+            continue
+        if run.state and run.state.is_final():
+            dead[t.number] = (t, f"trial flow run {run.name} ended {run.state.name}: {run.state.message or ''}")
+    # Look again: a trial may have told Optuna just before its flow run ended.
+    still = {t.number for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))}
+    for number, (t, reason) in dead.items():
+        if number in still and fail_trial(study, storage, number, reason.strip()):
+            logger.error("trial %d failed: %s", number, reason)
+            if run_id := t.user_attrs.get("mlflow_run_id"):
+                tracking.close_run(run_id, "FAILED", reason)
 
 
-class TrialDispatcher:
-    """Keeps `n_parallel` trial flow runs going until the study has `n_trials` finished trials."""
+def run_trials(p: SweepParams, study: optuna.Study, storage, prepared: str, parent_run: str, logger) -> None:
+    """Keep `n_parallel` trial flow runs in flight until `n_trials` trials have finished.
 
-    def __init__(self, p: SweepParams, study: optuna.Study, prepared: str, parent_run: str, logger):
-        self.p, self.study, self.prepared, self.parent_run, self.logger = p, study, prepared, parent_run, logger
-        self.lock = threading.Lock()
-        self.in_flight = 0
-        self.failures = 0  # a sweep stops asking after n_trials failures: a broken setup must not loop
-
-    def _ask(self) -> optuna.Trial | None:
-        with self.lock:
-            optuna.storages.fail_stale_trials(self.study)  # RDB heartbeats: re-queues dead trials
-            if finished(self.study) + self.in_flight >= self.p.n_trials:
-                return None
-            if self.failures >= self.p.n_trials:
-                self.logger.error("%d trials failed in this sweep: not asking for more", self.failures)
-                return None
-            self.in_flight += 1
-            return self.study.ask(self.p.space.distributions)
-
-    def worker(self, slot: int) -> None:
-        while (trial := self._ask()) is not None:
-            try:
-                self.run_trial(trial, slot)
-            finally:
-                with self.lock:
-                    self.in_flight -= 1
-
-    def run_trial(self, trial: optuna.Trial, slot: int) -> None:
-        name, number = self.study.study_name, trial.number
-        run_id = tracking.trial_run(self.p.experiment, self.parent_run, name, number,
-                                    {**self.p.space.fixed, **trial.params})
-        trial.set_user_attr("mlflow_run_id", run_id)
-        trial.set_user_attr("sweep_flow_run", str(flow_run.id))
-        self.logger.info("trial %d: %s", number, trial.params)
-        result = run_deployment(TRIAL_DEPLOYMENT, timeout=None, parameters=dict(
-            study_name=name, trial_number=number, params=trial.params, space=str(self.p.space.path),
-            prepared=self.prepared, mlflow_run_id=run_id, storage=self.p.storage, seed=self.p.seed + number,
-            slot=slot), tags=[f"study:{name}", f"trial:{number}"])
-        state = next(t for t in self.study.get_trials(deepcopy=False) if t.number == number).state
-        if state == TrialState.RUNNING:  # the trial flow never told Optuna: it failed or crashed
-            reason = f"trial flow run {result.name} ended {result.state.name}: {result.state.message or ''}".strip()
-            self.logger.error("trial %d failed: %s", number, reason)
-            trial.set_user_attr("fail_reason", reason)
-            self.study.tell(number, state=TrialState.FAIL)
-            with self.lock:
-                self.failures += 1
-            tracking.close_run(run_id, "FAILED", reason)
-        else:
-            self.logger.info("trial %d: %s", number, state.name)
+    In flight means every live trial flow run of the study, adopted ones included; more than there are
+    GPU workers simply wait in the `gpu` pool's queue. After `n_trials` failures launched by this sweep it
+    stops launching: a broken setup must not loop."""
+    launched: list = []
+    seed = p.seed + len(study.trials)  # each trial flow's sampler and training seed, distinct and reproducible
+    with get_client(sync_client=True) as client:
+        while True:
+            fail_dead_trials(study, storage, client, logger)
+            live = live_trial_runs(client, p.study_name)  # before counting finished: never over-launch
+            if not launched and live:
+                logger.info("adopting %d live trial flow runs of this study: %s", len(live),
+                            ", ".join(r.name for r in live))
+            done = finished(study)
+            failed = [r for r in ended(client, launched) if r.state.type != StateType.COMPLETED]
+            if len(failed) >= p.n_trials:
+                logger.error("%d trial flow runs of this sweep failed: not launching more", len(failed))
+                want = 0
+            else:
+                want = min(p.n_parallel - len(live), p.n_trials - done - len(live))
+            for _ in range(max(want, 0)):
+                run = run_deployment(TRIAL_DEPLOYMENT, timeout=0, as_subflow=False, tags=[study_tag(p.study_name)],
+                                     parameters=dict(study_name=p.study_name, space=str(p.space.path),
+                                                     prepared=prepared, parent_run=parent_run,
+                                                     experiment=p.experiment, storage=p.storage,
+                                                     seed=seed + len(launched)))
+                launched.append(run.id)
+                live.append(run)
+                logger.info("launched trial flow run %s (%d of %d finished, %d in flight)", run.name, done,
+                            p.n_trials, len(live))
+            if not live:
+                return
+            time.sleep(POLL_SECONDS)
 
 
 @flow(name="study", log_prints=True)
-def study(data_dir: str = "", space: str = "smoke", n_trials: int = 4, n_parallel: int = 1, study_name: str = "",
+def study(data_dir: str = "", space: str = "smoke", n_trials: int = 0, n_parallel: int = 1, study_name: str = "",
           storage: str = "", experiment: str = "maestro-lstm", seed: int = 0) -> dict:
-    """Optimize validation accuracy of next-token LSTMs over a search space from `studies/`."""
+    """Optimize validation accuracy of next-token LSTMs over a search space from `studies/`.
+
+    `n_trials` 0 means the space's own `trials:`."""
     logger = get_run_logger()
     p = validate(data_dir, space, n_trials, n_parallel, study_name, storage, experiment, seed)
     prepared = prepare_data(p.data_dir)
     manifest = load_manifest(prepared)
     p.study_name = p.study_name or f"{p.space.name}-{manifest['input_hash'][:8]}"
 
-    opt = optuna.create_study(study_name=p.study_name, storage=make_storage(p.storage), direction="maximize",
+    optuna_storage = make_storage(p.storage)
+    opt = optuna.create_study(study_name=p.study_name, storage=optuna_storage, direction="maximize",
                               pruner=p.space.pruner(), load_if_exists=True)
     searched = opt.user_attrs.get("space")
     if searched and searched != p.space.name:
         raise ValueError(f"study {p.study_name} was searched with space {searched!r}: continue it with "
                          f"space={searched} or choose another study_name")
     opt.set_user_attr("space", p.space.name)
-    # Seeded, and offset by the trials already there so a continued study does not replay its start.
-    opt.sampler = optuna.samplers.TPESampler(seed=p.seed + len(opt.trials))
-    close_orphans(opt, logger)
     parent = tracking.sweep_run(
         p.experiment, p.study_name,
         tags={"prefect.flow_run_id": str(flow_run.id), "data_hash": manifest["input_hash"],
-              "optuna.storage": "postgresql" if p.storage else "journal"},
+              "optuna.storage": "postgresql" if p.storage else "journal",
+              "mlflow.note.content": p.space.description},  # the run's description in the MLflow UI
         params={"space": p.space.name, **{f"search.{k}": repr(v) for k, v in p.space.distributions.items()},
                 **{f"fixed.{k}": v for k, v in p.space.fixed.items()}})
     tracking.log_json(parent, manifest, "manifest.json")
     logger.info("study %s: %d of %d trials finished; MLflow parent run %s", p.study_name, finished(opt),
                 p.n_trials, parent)
 
-    dispatcher = TrialDispatcher(p, opt, str(prepared), parent, logger)
-    with ThreadPoolExecutor(p.n_parallel, thread_name_prefix="trial-slot") as pool:
-        list(pool.map(dispatcher.worker, range(p.n_parallel)))
+    run_trials(p, opt, optuna_storage, str(prepared), parent, logger)
 
     summary = {"study_name": p.study_name, "finished": finished(opt), "mlflow_parent_run": parent,
                "data_hash": manifest["input_hash"]}

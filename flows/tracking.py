@@ -1,7 +1,7 @@
 """MLflow bookkeeping of a sweep: one parent run per study, one nested child run per trial.
 
-The study creates every child run before dispatching its trial, so it can always close the run
-(FAILED) if the trial's process dies. MLflow has no PRUNED status: a pruned trial's run ends KILLED
+Each trial flow creates its child run once it has asked Optuna (so the run has the trial's number
+and parameters); the sweep closes it (FAILED) if the trial's flow run dies. MLflow has no PRUNED status: a pruned trial's run ends KILLED
 with the tag `optuna.state=PRUNED`.
 """
 

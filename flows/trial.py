@@ -1,9 +1,12 @@
-"""One Optuna trial as its own Prefect flow run on the `gpu` pool (deployment `trial/run`).
+"""One Optuna trial, from ask to tell, as its own Prefect flow run on the `gpu` pool (deployment `trial/run`).
 
-The study has already asked Optuna for the parameters and created the MLflow child run; this flow
-trains, reports every epoch to Optuna (which may prune) and to MLflow, logs the results and the
-model, and tells Optuna the outcome itself. Prefect retries the flow on errors such as an
-unreachable MLflow server; training resumes from the trial's last checkpoint.
+The shape of Optuna's distributed (ask-and-tell) examples: load the study, ask it for parameters, train
+while reporting every epoch's validation accuracy (the pruner may stop the trial), tell the outcome. The
+MLflow child run is opened once the trial has its number and parameters, nested under the sweep's run.
+The trial records its Prefect flow run id on itself (user attr `prefect_flow_run`), so that a retry of
+this flow run continues the same trial from its checkpoint, and a sweep started again can tell a live
+trial from a dead one. Prefect retries only transient failures (an unreachable server); a deterministic
+one (a bad configuration, out of memory, a diverged loss) fails the trial at once, with its reason.
 """
 
 from __future__ import annotations
@@ -12,6 +15,7 @@ import os
 import socket
 import tempfile
 import time
+import warnings
 from pathlib import Path
 
 import mlflow
@@ -23,6 +27,7 @@ from mlflow.entities import Metric
 from mlflow.models import ModelSignature
 from mlflow.types import Schema, TensorSpec
 from prefect import flow, get_run_logger
+from prefect.runtime import flow_run
 
 from lstm.checkpoint import load_model
 from lstm.export import exportable
@@ -30,22 +35,117 @@ from lstm.models import NextToken
 from lstm.music.generate import sample_report
 from lstm.train import TrainConfig, train
 
+from . import tracking
+from .retry import no_more_retries, transient
 from .settings import state_dir
-from .space import load_space
-from .storage import heartbeat, make_storage
-from .tracking import check_reachable
+from .space import Space, load_space
+from .storage import heartbeat, make_storage, trial_id
 
+FLOW_RUN_ATTR = "prefect_flow_run"  # the trial flow run that owns a trial: how a sweep knows it is alive
 FINAL_METRICS = ("train_accuracy", "val_accuracy", "val_loss", "test_accuracy", "test_top5_accuracy",
                  "test_loss", "test_perplexity")
 
 
-def pick_device(slot: int) -> str:
-    """One GPU per trial: a worker pinned by CUDA_VISIBLE_DEVICES uses its GPU; else GPU `slot`."""
-    if not torch.cuda.is_available():
-        return "cpu"
-    if os.environ.get("CUDA_VISIBLE_DEVICES") is None and torch.cuda.device_count() > 1:
-        return f"cuda:{slot % torch.cuda.device_count()}"
-    return "cuda"
+def trial_device() -> str:
+    """The worker's GPU (each GPU worker sees exactly one, through CUDA_VISIBLE_DEVICES), else the CPU."""
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+@flow(name="trial", retries=3, retry_delay_seconds=20, log_prints=True)
+def trial(study_name: str, space: str, prepared: str, parent_run: str, experiment: str = "maestro-lstm",
+          storage: str = "", seed: int = 0) -> dict:
+    """Ask Optuna for a trial of `study_name`, train it on `prepared`, report, prune, tell.
+
+    `seed` seeds this trial's sampler (TPE) and its training; the sweep gives every trial flow its own."""
+    try:
+        tracking.check_reachable()  # fail (and retry) before asking, not halfway through a trial
+        search, optuna_storage = load_space(space), make_storage(storage)
+        study = optuna.load_study(study_name=study_name, storage=optuna_storage, pruner=search.pruner(),
+                                  sampler=optuna.samplers.TPESampler(seed=seed))
+        live = ask(study, optuna_storage, search)
+        if live is None:
+            return {"state": "already finished"}
+        with trial_run(study, live, experiment, parent_run, search), heartbeat(optuna_storage, study_name, live.number):
+            return objective(study, live, search, prepared, seed)
+    except Exception as exc:
+        if not transient(exc):
+            no_more_retries(f"{type(exc).__name__}: {exc}")
+        raise
+
+
+def ask(study: optuna.Study, storage, search: Space) -> optuna.Trial | None:
+    """This flow run's trial: asked on its first attempt, the same trial again on a retry (None if finished)."""
+    me = str(flow_run.id)
+    mine = [t for t in study.get_trials(deepcopy=False) if t.user_attrs.get(FLOW_RUN_ATTR) == me]
+    if mine:
+        if mine[0].state.is_finished():
+            get_run_logger().info("trial %d already %s", mine[0].number, mine[0].state.name)
+            return None
+        get_run_logger().info("retry: continuing trial %d from its checkpoint", mine[0].number)
+        return optuna.Trial(study, trial_id(storage, study.study_name, mine[0].number))
+    # As Optuna's own optimize loop does before it asks: fail trials whose heartbeats stopped (PostgreSQL);
+    # RetryHeartbeatStaleTrialCallback queues their parameters again, and this ask may get them.
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)  # fail_stale_trials: since 2.9
+        # "Heartbeat of storage is supposed to be used with Study.optimize": this flow sends them (storage.py)
+        warnings.filterwarnings("ignore", message="Heartbeat of storage")
+        optuna.storages.fail_stale_trials(study)
+        live = study.ask(search.distributions)
+    live.set_user_attr(FLOW_RUN_ATTR, me)
+    get_run_logger().info("trial %d: %s", live.number, live.params)
+    return live
+
+
+def trial_run(study: optuna.Study, live: optuna.Trial, experiment: str, parent_run: str, search: Space):
+    """The trial's MLflow child run, created on its first attempt, reopened on a retry; active in the block."""
+    run_id = live.user_attrs.get("mlflow_run_id")
+    if run_id is None:
+        run_id = tracking.trial_run(experiment, parent_run, study.study_name, live.number,
+                                    {**search.fixed, **live.params})
+        live.set_user_attr("mlflow_run_id", run_id)
+    return mlflow.start_run(run_id=run_id)
+
+
+def objective(study: optuna.Study, live: optuna.Trial, search: Space, prepared: str, seed: int) -> dict:
+    """Train with the trial's parameters, report each epoch, tell Optuna; the MLflow run is active."""
+    device = trial_device()
+    mlflow.set_tags({"device": device, "prefect.trial_flow_run": str(flow_run.id or ""),
+                     "worker": os.environ.get("MAESTRO_WORKER", socket.gethostname())})
+    run_dir = state_dir() / "runs" / study.study_name / f"trial-{live.number}"
+
+    def on_epoch(m: dict) -> None:
+        mlflow.log_metrics({k: m[k] for k in ("train_loss", "val_loss", "val_accuracy", "epoch_seconds")},
+                           step=m["epoch"])
+        live.report(m["val_accuracy"], m["epoch"])
+        if live.should_prune():
+            raise optuna.TrialPruned(f"pruned at epoch {m['epoch']} (val_accuracy {m['val_accuracy']:.4f})")
+
+    try:
+        cfg = TrainConfig(**search.train_config(live.params, seed))
+        metrics = train(prepared, run_dir, cfg, device=device, on_epoch=on_epoch, resume=True)
+        log_results(metrics, run_dir)
+        model_uri = _log_model_and_music(run_dir, Path(prepared), cfg.seed)
+    except optuna.TrialPruned as pruned:
+        get_run_logger().info("%s", pruned)
+        mlflow.set_tags({"optuna.state": "PRUNED", "pruned_reason": str(pruned)})
+        study.tell(live, state=optuna.trial.TrialState.PRUNED)
+        mlflow.end_run("KILLED")  # ends the active run: leaving the `with` would mark it FINISHED
+        return {"state": "PRUNED", "number": live.number}
+    except Exception as exc:
+        if transient(exc):
+            raise  # Prefect retries this flow run, which continues the trial from its checkpoint
+        reason = f"{type(exc).__name__}: {exc}"
+        get_run_logger().error("trial %d failed, not retried: %s", live.number, reason)
+        live.set_user_attr("fail_reason", reason[:1000])
+        study.tell(live, state=optuna.trial.TrialState.FAIL)
+        mlflow.set_tags({"optuna.state": "FAIL", "failure_reason": reason[:5000]})
+        raise  # the `with` ends the run FAILED
+    live.set_user_attr("model_uri", model_uri)
+    live.set_user_attr("test_accuracy", metrics["test_accuracy"])
+    mlflow.set_tag("optuna.state", "COMPLETE")
+    study.tell(live, metrics["val_accuracy"])
+    return {"state": "COMPLETE", "number": live.number, "val_accuracy": metrics["val_accuracy"],
+            "model_uri": model_uri}
 
 
 def log_model(model: torch.nn.Module, run_dir: Path, vocab_size: int) -> str:
@@ -77,52 +177,6 @@ def log_results(metrics: dict, run_dir: Path) -> None:
     mlflow.log_artifact(str(run_dir / "metrics.json"))
 
 
-@flow(name="trial", retries=3, retry_delay_seconds=20, log_prints=True)
-def trial(study_name: str, trial_number: int, params: dict, space: str, prepared: str, mlflow_run_id: str,
-          storage: str = "", seed: int = 0, slot: int = 0) -> dict:
-    logger = get_run_logger()
-    check_reachable()
-    optuna_storage, search_space = make_storage(storage), load_space(space)
-    study = optuna.load_study(study_name=study_name, storage=optuna_storage, pruner=search_space.pruner())
-    frozen = next(t for t in study.get_trials(deepcopy=False) if t.number == trial_number)
-    if frozen.state.is_finished():
-        logger.info("trial %d already %s", trial_number, frozen.state.name)
-        return {"state": frozen.state.name}
-    live = optuna.trial.Trial(study, frozen._trial_id)
-    cfg = TrainConfig(**search_space.train_config(params, seed))
-    run_dir = state_dir() / "runs" / study_name / f"trial-{trial_number}"
-    device = pick_device(slot)
-
-    def on_epoch(m: dict) -> None:
-        mlflow.log_metrics({k: m[k] for k in ("train_loss", "val_loss", "val_accuracy", "epoch_seconds")},
-                           step=m["epoch"])
-        live.report(m["val_accuracy"], m["epoch"])
-        if live.should_prune():
-            raise optuna.TrialPruned(f"pruned at epoch {m['epoch']} (val_accuracy {m['val_accuracy']:.4f})")
-
-    with mlflow.start_run(run_id=mlflow_run_id), heartbeat(optuna_storage, frozen._trial_id):
-        mlflow.set_tags({"device": device, "prefect.trial_flow_run": _flow_run_id(),
-                         "worker": os.environ.get("MAESTRO_WORKER", socket.gethostname())})
-        try:
-            metrics = train(prepared, run_dir, cfg, device=device, on_epoch=on_epoch, resume=True)
-        except optuna.TrialPruned as pruned:
-            logger.info("%s", pruned)
-            mlflow.set_tags({"optuna.state": "PRUNED", "pruned_reason": str(pruned)})
-            study.tell(trial_number, state=optuna.trial.TrialState.PRUNED)
-            mlflow.end_run("KILLED")  # ends the active run: leaving the `with` would mark it FINISHED
-            return {"state": "PRUNED"}
-        except Exception as exc:
-            mlflow.set_tag("failure_reason", f"{type(exc).__name__}: {exc}"[:5000])
-            raise  # the `with` ends the run FAILED; Prefect retries the flow
-        log_results(metrics, run_dir)
-        model_uri = _log_model_and_music(run_dir, Path(prepared), cfg.seed)
-        live.set_user_attr("model_uri", model_uri)
-        live.set_user_attr("test_accuracy", metrics["test_accuracy"])
-        mlflow.set_tag("optuna.state", "COMPLETE")
-    study.tell(trial_number, metrics["val_accuracy"])
-    return {"state": "COMPLETE", "val_accuracy": metrics["val_accuracy"], "model_uri": model_uri}
-
-
 def _log_model_and_music(run_dir: Path, prepared: Path, seed: int) -> str:
     """The model, then music sampled from it and measured against the test split (issue: accuracy alone
     does not say whether a model makes music)."""
@@ -134,9 +188,3 @@ def _log_model_and_music(run_dir: Path, prepared: Path, seed: int) -> str:
         mlflow.log_metrics(music)
         mlflow.log_artifacts(tmp, "music")
     return uri
-
-
-def _flow_run_id() -> str:
-    from prefect.runtime import flow_run
-
-    return str(flow_run.id or "")

@@ -1,5 +1,8 @@
 """A real local stack for end-to-end tests: Prefect server, MLflow server, workers, deployments.
 
+`workers` trial workers on the `gpu` pool (CPU workers standing in for GPUs, one flow run at a time each)
+and one sweep worker on the `cpu` pool.
+
 Free ports and a temporary state directory, so it never collides with a running `make up`.
 """
 
@@ -25,11 +28,11 @@ def free_port() -> int:
 
 
 @contextmanager
-def running_stack(state: Path, workers: int = 1, mlflow_backend: str = "", limit: int | None = None):
+def running_stack(state: Path, workers: int = 1, mlflow_backend: str = ""):
     stack = Stack(state, prefect_port=free_port(), mlflow_port=free_port(), mlflow_backend=mlflow_backend)
     # The embedded MIDI files are built once per machine; everything else is this stack's own.
     try:
-        stack.up(workers, limit)
+        stack.up(workers)
         subprocess.run([str(BIN / "python"), "-m", "flows.deploy"], env=stack.env(), cwd=REPO, check=True,
                        capture_output=True)
         yield stack
@@ -73,6 +76,24 @@ def pids_of_flow_run(flow_run_id: str) -> list[int]:
         except OSError:
             continue
     return pids
+
+
+def trial_flow_runs(stack: Stack, study: str) -> list[dict]:
+    """The trial flow runs of a study (Prefect tag `study:NAME`): id, state, created, start and end times."""
+    code = ("import asyncio, json, sys\n"
+            "from prefect.client.orchestration import get_client\n"
+            "from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterTags\n"
+            "async def main(tag):\n"
+            "    async with get_client() as c:\n"
+            "        runs = await c.read_flow_runs(flow_run_filter=FlowRunFilter(tags=FlowRunFilterTags(all_=[tag])))\n"
+            "        t = lambda d: d.timestamp() if d else None\n"
+            "        print(json.dumps([{'id': str(r.id), 'state': r.state.name, 'run_count': r.run_count,\n"
+            "                           'created': t(r.created), 'start': t(r.start_time), 'end': t(r.end_time)}\n"
+            "                          for r in runs]))\n"
+            "asyncio.run(main(sys.argv[1]))\n")
+    out = subprocess.run([str(BIN / "python"), "-c", code, f"study:{study}"], env=stack.env(), capture_output=True,
+                         text=True, check=True)
+    return json.loads(out.stdout.strip().splitlines()[-1])
 
 
 def flow_run(stack: Stack, run_id: str) -> dict:

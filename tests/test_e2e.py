@@ -48,6 +48,7 @@ def test_sweep_completes_and_logs_every_trial(stack, first_sweep):
     children = [r for r in runs if r.data.tags.get("mlflow.parentRunId")]
     assert len(parents) == 1 and len(children) == 2
     assert parents[0].data.tags["prefect.flow_run_id"] == first_sweep["id"]
+    assert parents[0].data.tags["mlflow.note.content"].startswith("Fast on a CPU")  # the space's description
     c = mlflow_client(stack)
     for run in children:
         assert run.data.tags["mlflow.parentRunId"] == parents[0].info.run_id

@@ -1,5 +1,6 @@
 """Several workers and faults, each with real processes: a PostgreSQL server (Optuna and MLflow
-backends), a Prefect server, an MLflow server and three process workers on the `gpu` pool."""
+backends), a Prefect server, an MLflow server, two trial workers on the `gpu` pool (CPU workers standing
+in for GPUs, one flow run at a time each) and the sweep worker on the `cpu` pool."""
 
 from __future__ import annotations
 
@@ -15,7 +16,17 @@ from mlflow.tracking import MlflowClient
 from optuna.trial import TrialState
 
 from pg import postgres_server, require_postgres
-from stack import BIN, REPO, flow_run, pids_of_flow_run, prefect, run_sweep, running_stack, start_sweep
+from stack import (
+    BIN,
+    REPO,
+    flow_run,
+    pids_of_flow_run,
+    prefect,
+    run_sweep,
+    running_stack,
+    start_sweep,
+    trial_flow_runs,
+)
 
 pytestmark = pytest.mark.e2e
 
@@ -29,8 +40,8 @@ def pg(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory, embedded_dir, pg):
-    # limit 1 a worker: the sweep holds one, so trials must spread over the other two
-    with running_stack(tmp_path_factory.mktemp("state"), workers=3, limit=1,
+    # two trial workers, one trial each at a time; the sweeps run on their own worker
+    with running_stack(tmp_path_factory.mktemp("state"), workers=2,
                        mlflow_backend=pg.create_database("mlflow", driver="psycopg2")) as s:
         yield s
 
@@ -89,6 +100,25 @@ def trial_in_training(stack, study: str):
     return None
 
 
+def most_at_once(intervals) -> int:
+    """The largest number of (start, end) intervals that overlap at one moment (an end before a start)."""
+    events = sorted([(start, 1) for start, _ in intervals] + [(end, -1) for _, end in intervals])
+    now = peak = 0
+    for _, step in events:
+        now += step
+        peak = max(peak, now)
+    return peak
+
+
+def assert_one_trial_per_worker(runs) -> None:
+    """MLflow's record of the trials: on each worker (tag `worker`), no two trial runs overlap in time."""
+    by_worker = {}
+    for r in runs:
+        by_worker.setdefault(r.data.tags["worker"], []).append((r.info.start_time, r.info.end_time))
+    for worker, intervals in by_worker.items():
+        assert most_at_once(intervals) == 1, (worker, intervals)
+
+
 def test_two_workers_share_the_study_on_postgresql(stack, optuna_url):
     done = run_sweep(stack, space="smoke", n_trials=2, n_parallel=2, study_name="pg-parallel", storage=optuna_url)
     assert done["state"] == "Completed", done["cli_output"][-3000:]
@@ -96,6 +126,24 @@ def test_two_workers_share_the_study_on_postgresql(stack, optuna_url):
     assert len([t for t in study.trials if t.state in (TrialState.COMPLETE, TrialState.PRUNED)]) == 2
     workers = {r.data.tags["worker"] for r in runs_of(stack, "pg-parallel")}
     assert len(workers) == 2, workers
+    assert_one_trial_per_worker(runs_of(stack, "pg-parallel"))
+
+
+def test_more_parallel_trials_than_workers_wait_their_turn(stack, optuna_url):
+    """n_parallel=3 on two trial workers: the third trial flow run waits in the queue, none runs beside
+    another on one worker, and the study still ends with exactly n_trials trials."""
+    done = run_sweep(stack, space="smoke", n_trials=4, n_parallel=3, study_name="pg-queue", storage=optuna_url)
+    assert done["state"] == "Completed", done["cli_output"][-3000:]
+    study = optuna.load_study(study_name="pg-queue", storage=optuna_url)
+    assert len(study.trials) == 4
+    assert all(t.state in (TrialState.COMPLETE, TrialState.PRUNED) for t in study.trials)
+    runs = runs_of(stack, "pg-queue")
+    assert len(runs) == 4 and len({r.data.tags["worker"] for r in runs}) == 2
+    assert_one_trial_per_worker(runs)
+    flow_runs = trial_flow_runs(stack, "pg-queue")
+    assert len(flow_runs) == 4 and {r["state"] for r in flow_runs} == {"Completed"}
+    assert most_at_once([(r["created"], r["end"]) for r in flow_runs]) == 3  # three in flight at once...
+    assert most_at_once([(r["start"], r["end"]) for r in flow_runs]) == 2  # ...two running: one waited
 
 
 def test_worker_killed_mid_trial(stack, optuna_url, slow_space):
@@ -110,7 +158,7 @@ def test_worker_killed_mid_trial(stack, optuna_url, slow_space):
             os.kill(pid, signal.SIGKILL)
         except ProcessLookupError:
             pass
-    stack.start_worker(f"{worker}-replacement", limit=1)
+    stack.start_worker(f"{worker}-replacement")
     out, _ = sweep.communicate(timeout=900)
     assert sweep.returncode == 0, out[-3000:]
 
@@ -125,44 +173,46 @@ def test_worker_killed_mid_trial(stack, optuna_url, slow_space):
     assert "RUNNING" not in status.values()
 
 
-def test_sweep_killed_and_started_again_continues(stack, optuna_url, slow_space):
+def test_sweep_killed_and_started_again_adopts_the_live_trial(stack, optuna_url, slow_space):
+    """The sweep dies (SIGKILL) while a trial trains and is started again at once: the new sweep counts the
+    live trial flow run as in flight and waits for it; the trial finishes, nothing is failed or left running."""
     name = "kill-sweep"
     sweep = start_sweep(stack, space=slow_space, n_trials=3, study_name=name, storage=optuna_url)
     wait_for(lambda: completed(name, optuna_url), 600, "a finished trial")
     in_flight = wait_for(lambda: trial_in_training(stack, name), 300, "the next trial training")
     parent = MlflowClient(stack.mlflow_uri).search_runs(
         [in_flight.info.experiment_id], f"tags.`maestro.study` = '{name}' and tags.`maestro.role` = 'sweep'")[0]
-    # the sweep and the trial it was waiting for die together
-    for fr in (parent.data.tags["prefect.flow_run_id"], in_flight.data.tags["prefect.trial_flow_run"]):
-        for pid in pids_of_flow_run(fr):
-            os.kill(pid, signal.SIGKILL)
+    for pid in pids_of_flow_run(parent.data.tags["prefect.flow_run_id"]):
+        os.kill(pid, signal.SIGKILL)  # the sweep only: its trial trains on
     sweep.wait(timeout=60)
+    assert flow_run(stack, in_flight.data.tags["prefect.trial_flow_run"])["state"] == "Running"
 
     again = run_sweep(stack, space=slow_space, n_trials=3, study_name=name, storage=optuna_url)
     assert again["state"] == "Completed", again["cli_output"][-3000:]
+    assert "adopting 1 live trial flow run" in again["logs"]
     assert [s for n, s in again["task_runs"].items() if n.startswith("prepare")] == ["Cached"]
     study = optuna.load_study(study_name=name, storage=optuna_url)
     assert len([t for t in study.trials if t.state in (TrialState.COMPLETE, TrialState.PRUNED)]) == 3
+    assert not [t for t in study.trials if t.state in (TrialState.FAIL, TrialState.RUNNING)]
     numbers = [t.number for t in study.trials]
     assert len(numbers) == len(set(numbers))
     runs = runs_of(stack, name)
     assert sorted(int(r.data.tags["optuna.trial_number"]) for r in runs) == sorted(numbers)  # one run each
-    assert "RUNNING" not in {r.info.status for r in runs}
-    orphan = next(t for t in study.trials if t.user_attrs.get("mlflow_run_id") == in_flight.info.run_id)
-    assert orphan.state == TrialState.FAIL and "sweep stopped" in orphan.user_attrs["fail_reason"]
+    assert not {"RUNNING", "FAILED"} & {r.info.status for r in runs}
+    adopted = next(t for t in study.trials if t.user_attrs.get("mlflow_run_id") == in_flight.info.run_id)
+    assert adopted.state == TrialState.COMPLETE
+    assert MlflowClient(stack.mlflow_uri).get_run(in_flight.info.run_id).info.status == "FINISHED"
+    trial_run = flow_run(stack, in_flight.data.tags["prefect.trial_flow_run"])
+    assert trial_run["state"] == "Completed" and trial_run["run_count"] == 1  # never failed, never retried
 
 
 def test_unreachable_mlflow_server_is_retried(stack, optuna_url, monkeypatch):
     """The trial flow fails with a clear error while MLflow is down and Prefect retries it."""
     from flows import tracking
-    from flows.space import load_space
 
     monkeypatch.setenv("MLFLOW_TRACKING_URI", stack.mlflow_uri)
-    space = load_space("smoke")
-    study = optuna.create_study(study_name="mlflow-down", storage=optuna_url, direction="maximize")
-    trial = study.ask(space.distributions)
+    optuna.create_study(study_name="mlflow-down", storage=optuna_url, direction="maximize")
     parent = tracking.sweep_run("maestro-lstm", "mlflow-down", {}, {})
-    run_id = tracking.trial_run("maestro-lstm", parent, "mlflow-down", trial.number, trial.params)
     prepared = subprocess.run([str(BIN / "python"), "-c", "from flows.preprocess import prepare_data; "
                                "print(prepare_data(None))"], env=stack.env(), cwd=REPO, capture_output=True,
                               text=True, check=True).stdout.strip().splitlines()[-1]
@@ -170,8 +220,7 @@ def test_unreachable_mlflow_server_is_retried(stack, optuna_url, monkeypatch):
     stack.stop("mlflow-server")
 
     submitted = prefect(stack, "deployment", "run", "trial/run", "--params", json.dumps(dict(
-        study_name="mlflow-down", trial_number=trial.number, params=trial.params, space="smoke", prepared=prepared,
-        mlflow_run_id=run_id, storage=optuna_url)))
+        study_name="mlflow-down", space="smoke", prepared=prepared, parent_run=parent, storage=optuna_url)))
     flow_run_id = next(line.split("UUID:")[1].strip() for line in submitted.stdout.splitlines() if "UUID:" in line)
     wait_for(lambda: flow_run(stack, flow_run_id)["state"] == "AwaitingRetry", 300, "the first attempt to fail")
     stack.start_mlflow()
@@ -181,5 +230,28 @@ def test_unreachable_mlflow_server_is_retried(stack, optuna_url, monkeypatch):
     assert final["state"] == "Completed", final["logs"][-3000:]
     assert final["run_count"] >= 2
     assert "MLflow tracking server" in final["logs"] and "unreachable" in final["logs"]
-    assert optuna.load_study(study_name="mlflow-down", storage=optuna_url).trials[0].state == TrialState.COMPLETE
-    assert MlflowClient(stack.mlflow_uri).get_run(run_id).info.status == "FINISHED"
+    trials = optuna.load_study(study_name="mlflow-down", storage=optuna_url).trials
+    assert len(trials) == 1 and trials[0].state == TrialState.COMPLETE  # asked once, by the attempt that ran
+    assert MlflowClient(stack.mlflow_uri).get_run(trials[0].user_attrs["mlflow_run_id"]).info.status == "FINISHED"
+
+
+def test_a_bad_configuration_fails_at_once(stack, optuna_url, tmp_path):
+    """A deterministic failure (here TrainConfig's ValueError) is not retried: the trial fails on its first
+    attempt, with its reason in Optuna and MLflow, and the sweep stops after n_trials failures."""
+    import yaml
+
+    from flows.space import load_space
+
+    doc = yaml.safe_load(load_space("smoke").path.read_text())
+    doc["fixed"]["dropout"] = 1.5
+    space = tmp_path / "bad-dropout.yaml"
+    space.write_text(yaml.safe_dump(doc))
+    done = run_sweep(stack, space=str(space), n_trials=1, study_name="bad-config", storage=optuna_url)
+    assert done["state"] == "Completed", done["cli_output"][-3000:]
+    [trial] = optuna.load_study(study_name="bad-config", storage=optuna_url).trials
+    assert trial.state == TrialState.FAIL and "dropout must be in [0, 1)" in trial.user_attrs["fail_reason"]
+    [attempt] = trial_flow_runs(stack, "bad-config")
+    assert attempt["id"] == trial.user_attrs["prefect_flow_run"]
+    assert attempt["state"] == "Failed" and attempt["run_count"] == 1  # no retry
+    run = MlflowClient(stack.mlflow_uri).get_run(trial.user_attrs["mlflow_run_id"])
+    assert run.info.status == "FAILED" and "dropout must be in [0, 1)" in run.data.tags["failure_reason"]

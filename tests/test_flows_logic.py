@@ -143,6 +143,13 @@ def test_good_parameters(tmp_path, monkeypatch):
     assert validate(**good()).data_dir is None  # the embedded dataset
 
 
+def test_n_trials_zero_is_the_space_s_trials(monkeypatch):
+    monkeypatch.delenv("OPTUNA_STORAGE", raising=False)
+    assert validate(**good(n_trials=0)).n_trials == 4  # smoke.yaml: trials: 4
+    assert validate(**good(n_trials=0, space="wide")).n_trials == 60
+    assert validate(**good(n_trials=7, space="wide")).n_trials == 7
+
+
 def test_the_storage_comes_from_the_environment_when_not_given(monkeypatch):
     monkeypatch.setenv("OPTUNA_STORAGE", "sqlite:///x.db")
     with pytest.raises(ValueError, match="storage 'sqlite:///x.db' is not supported"):
@@ -150,7 +157,7 @@ def test_the_storage_comes_from_the_environment_when_not_given(monkeypatch):
 
 
 @pytest.mark.parametrize("overrides, message", [
-    ({"n_trials": 0}, "n_trials must be at least 1, got 0"),
+    ({"n_trials": -1}, "n_trials must be at least 1, got -1"),
     ({"n_parallel": 0}, "n_parallel must be at least 1, got 0"),
     ({"experiment": "  "}, "experiment must not be empty"),
     ({"study_name": "my study"}, "study_name 'my study' may hold only"),
