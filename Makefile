@@ -11,7 +11,7 @@ export PREFECT_LOCAL_STORAGE_PATH ?= $(MAESTRO_LSTM_HOME)/prefect/results
 SPACE ?= smoke
 TRIALS ?= 4
 
-.PHONY: venv lint test test-fast demo up down status deploy sweep report clean
+.PHONY: venv lint test test-fast demo up down status deploy sweep report clean compose-base compose-build compose-smoke
 
 $(VENV)/.installed: pyproject.toml
 	@command -v $(PYTHON) >/dev/null || { echo "make: $(PYTHON) not found (Python 3.11 is needed)"; exit 1; }
@@ -54,3 +54,20 @@ demo: sweep report
 
 clean: down
 	rm -rf $(VENV) $(MAESTRO_LSTM_HOME)
+
+# The docker stack (docker/README.md). compose-build: the images, TORCH=cuda|cpu, on BASE_IMAGE (python:3.11-slim;
+# a local Debian base when no registry answers), CA_BUNDLE as a build secret. compose-smoke: the CPU stack brought
+# up, a 2-trial sweep through its workers, checked, taken down. compose-base: the local Debian base image alone.
+TORCH ?= cuda
+BASE_IMAGE ?= python:3.11-slim
+CA_BUNDLE ?= /etc/ssl/certs/ca-certificates.crt
+export TORCH BASE_IMAGE CA_BUNDLE
+
+compose-base:
+	bash docker/base-image.sh
+
+compose-build:
+	PIP="$(BIN)/pip" bash docker/images.sh
+
+compose-smoke:
+	PIP="$(BIN)/pip" bash docker/smoke.sh

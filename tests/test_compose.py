@@ -1,7 +1,9 @@
-"""docker/compose.yaml renders with docker/.env.example, binds loopback by default, and holds no secrets.
+"""docker/compose.yaml renders with docker/.env.example, binds loopback by default, holds no secrets, and wires
+the workers: sweeps on pool `cpu`, trials on pool `gpu` one at a time per GPU, GPUs only with compose.gpu.yaml.
 
 Validated with `docker-compose config` (Debian 12's v1, 1.29) or `docker compose config` (v2): neither needs a
-Docker engine. Without either, the tests skip on a developer's machine and fail in CI (CI=true).
+Docker engine. Without either, the tests skip on a developer's machine and fail in CI (CI=true). The stack
+brought up for real is `make compose-smoke` (docker/smoke.sh), which needs an engine.
 """
 
 from __future__ import annotations
@@ -18,8 +20,11 @@ import yaml
 REPO = Path(__file__).resolve().parents[1]
 DOCKER = REPO / "docker"
 COMPOSE = DOCKER / "compose.yaml"
+COMPOSE_GPU = DOCKER / "compose.gpu.yaml"
 ENV_EXAMPLE = DOCKER / ".env.example"
-SERVICES = {"postgres", "prefect-server", "mlflow", "gpu-worker-0", "gpu-worker-1", "deploy"}
+TRIAL_WORKERS = ("worker-gpu", "worker-gpu-1")
+SERVICES = {"postgres", "prefect-server", "mlflow", "worker-cpu", *TRIAL_WORKERS, "deploy"}
+STACK_VARS = {"STACK_PREFECT_API_URL", "STACK_MLFLOW_URI", "STACK_POSTGRES", "GPU_0", "GPU_1", "WORKER_NAME"}
 SECRET_KEY = re.compile(r"PASSWORD|SECRET|TOKEN", re.I)
 
 
@@ -58,15 +63,17 @@ def _env_file(path: Path) -> dict[str, str]:
 
 def _clean_env(**overrides: str) -> dict[str, str]:
     """The test's environment without any variable the compose file reads (the shell would override the file)."""
-    names = set(_env_file(ENV_EXAMPLE)) | {"COMPOSE_FILE", "COMPOSE_PROJECT_NAME", "MLFLOW_CORS_ALLOWED_ORIGINS"}
+    names = set(_env_file(ENV_EXAMPLE)) | STACK_VARS | {"COMPOSE_FILE", "COMPOSE_PROJECT_NAME",
+                                                         "MLFLOW_CORS_ALLOWED_ORIGINS", "MAESTRO_IMAGE",
+                                                         "POSTGRES_IMAGE"}
     env = {k: v for k, v in os.environ.items() if k not in names}
     env.update(overrides)
     return env
 
 
-def _config(compose_cmd, env_file: Path = ENV_EXAMPLE, **env) -> subprocess.CompletedProcess:
-    return subprocess.run([*compose_cmd, "-f", str(COMPOSE), "--env-file", str(env_file), "config"],
-                          capture_output=True, text=True, timeout=120, cwd=REPO, env=_clean_env(**env))
+def _config(compose_cmd, env_file: Path = ENV_EXAMPLE, files=(COMPOSE,), **env) -> subprocess.CompletedProcess:
+    argv = [*compose_cmd, *(a for f in files for a in ("-f", str(f))), "--env-file", str(env_file), "config"]
+    return subprocess.run(argv, capture_output=True, text=True, timeout=120, cwd=REPO, env=_clean_env(**env))
 
 
 def _host_ips(ports: list) -> list[str | None]:
@@ -127,24 +134,67 @@ def test_no_password_literal_in_compose_file():
     assert "docker/.env" in (REPO / ".gitignore").read_text().split(), "docker/.env must be git-ignored"
 
 
-def test_workers_are_pinned_and_wired(rendered):
+def _vols(service: dict) -> list[str]:
+    return [v if isinstance(v, str) else f"{v.get('source')}:{v['target']}:{'ro' if v.get('read_only') else 'rw'}"
+            for v in service["volumes"]]
+
+
+def _flag(command: list[str], name: str) -> str | None:
+    return command[command.index(name) + 1] if name in command else None
+
+
+def test_workers_are_wired(rendered):
     services = rendered["services"]
-    for i in (0, 1):
-        w = services[f"gpu-worker-{i}"]
-        (device,) = w["deploy"]["resources"]["reservations"]["devices"]
-        assert device["device_ids"] == [str(i)] and "gpu" in device["capabilities"]
+    for name in ("worker-cpu", *TRIAL_WORKERS):
+        w = services[name]
         env = w["environment"]
-        # the reserved GPU is the container's only one, so CUDA numbers it 0 in both workers
-        assert str(env["CUDA_VISIBLE_DEVICES"]) == "0"
         assert env["PREFECT_API_URL"] == "http://prefect-server:4200/api"
         assert env["MLFLOW_TRACKING_URI"] == "http://mlflow:5000"
-        assert env["OPTUNA_STORAGE"].startswith("postgresql+psycopg2://") and env["OPTUNA_STORAGE"].endswith("/optuna")
-        assert env["MAESTRO_LSTM_HOME"] == "/data"
-        vols = [v if isinstance(v, str) else f"{v.get('source')}:{v['target']}:{'ro' if v.get('read_only') else 'rw'}"
-                for v in w["volumes"]]
-        assert any(v.endswith(":/maestro:ro") for v in vols), vols
-        assert any(":/data" in v for v in vols), vols
-        assert "--pool" in w["command"] and "gpu" in w["command"]
+        assert env["OPTUNA_STORAGE"].startswith("postgresql+psycopg2://")
+        assert env["OPTUNA_STORAGE"].endswith("@postgres:5432/optuna")
+        assert env["MAESTRO_LSTM_HOME"] == "/data" and env["MAESTRO_WORKER"] == name
+        assert any(v.endswith(":/maestro:ro") for v in _vols(w)), _vols(w)
+        assert any(":/data" in v for v in _vols(w)), _vols(w)
+        assert w["image"] == services["deploy"]["image"]
+
+
+def test_sweeps_and_trials_have_their_pools(rendered):
+    services = rendered["services"]
+    sweeps = services["worker-cpu"]["command"]
+    assert _flag(sweeps, "--pool") == "cpu" and "--limit" not in sweeps  # a sweep only waits on its trials
+    assert "CUDA_VISIBLE_DEVICES" not in services["worker-cpu"]["environment"]
+    devices = []
+    for name in TRIAL_WORKERS:
+        cmd = services[name]["command"]
+        assert _flag(cmd, "--pool") == "gpu" and _flag(cmd, "--limit") == "1", cmd
+        devices.append(str(services[name]["environment"]["CUDA_VISIBLE_DEVICES"]))
+    assert devices == ["0", "1"]  # each trial worker on its own GPU
+    assert services["deploy"]["command"][-2:] == ["-m", "flows.deploy"]  # creates both pools, deploys to them
+
+
+def test_gpus_only_with_the_gpu_file(compose_cmd, rendered):
+    # the base file runs on any machine (make compose-smoke, CPU-only); compose.gpu.yaml adds the GPU requests
+    assert not any("deploy" in svc for svc in rendered["services"].values())
+    out = _config(compose_cmd, files=(COMPOSE, COMPOSE_GPU))
+    assert out.returncode == 0, out.stderr
+    services = yaml.safe_load(out.stdout)["services"]
+    for name in TRIAL_WORKERS:
+        (device,) = services[name]["deploy"]["resources"]["reservations"]["devices"]
+        assert device["driver"] == "nvidia" and "gpu" in device["capabilities"], device
+    assert "deploy" not in services["worker-cpu"]
+
+
+def test_a_second_machine_points_its_workers_at_the_first(compose_cmd):
+    out = _config(compose_cmd, STACK_PREFECT_API_URL="http://10.0.0.5:4200/api",
+                  STACK_MLFLOW_URI="http://10.0.0.5:5000", STACK_POSTGRES="10.0.0.5:5432", GPU_0="3",
+                  WORKER_NAME="box2-gpu")
+    assert out.returncode == 0, out.stderr
+    w = yaml.safe_load(out.stdout)["services"]["worker-gpu"]
+    assert w["environment"]["PREFECT_API_URL"] == "http://10.0.0.5:4200/api"
+    assert w["environment"]["MLFLOW_TRACKING_URI"] == "http://10.0.0.5:5000"
+    assert w["environment"]["OPTUNA_STORAGE"].endswith("@10.0.0.5:5432/optuna")
+    assert str(w["environment"]["CUDA_VISIBLE_DEVICES"]) == "3"
+    assert _flag(w["command"], "--name") == "box2-gpu"
 
 
 def test_servers_use_their_own_databases(rendered):
@@ -159,3 +209,12 @@ def test_servers_use_their_own_databases(rendered):
     for db in ("prefect", "optuna", "mlflow"):
         assert f"CREATE DATABASE {db};" in init
     assert services["deploy"]["restart"] == "no"
+    # the servers are the releases their clients use: the workers' image
+    assert services["prefect-server"]["image"] == services["mlflow"]["image"] == services["worker-cpu"]["image"]
+
+
+def test_light_servers(rendered):
+    """MLflow's job runner and consumers (≈1.4 GB at rest) are off; one server worker each (README: ~0.6 GB)."""
+    mlflow = rendered["services"]["mlflow"]
+    assert mlflow["environment"]["MLFLOW_SERVER_ENABLE_JOB_EXECUTION"] == "false"
+    assert _flag(mlflow["command"], "--workers") == "1"

@@ -1,0 +1,113 @@
+#!/usr/bin/env bash
+# `make compose-smoke`: the docker stack for real, on CPUs. Builds the images (TORCH=cpu, docker/images.sh), brings
+# docker/compose.yaml up under its own project name on free loopback ports, waits for `deploy`, measures the stack's
+# memory at rest (docker/pss.py), runs `prefect deployment run study/sweep` with 2 trials on the embedded data
+# through the stack's workers on its PostgreSQL, checks the MLflow runs and the registered champion, and takes
+# everything down again (volumes included), also when a step fails. Needs a Docker engine; about 10 min once the
+# images exist.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+t0=$(date +%s)
+phase() { printf 'compose-smoke [%4ds] %s\n' $(($(date +%s) - t0)) "$*"; }
+die() { echo "compose-smoke: $*" >&2; exit 1; }
+
+work=$(mktemp -d -t maestro-smoke.XXXXXX)
+project=maestro-lstm-smoke-$$
+compose=()
+cleanup() {
+    local rc=$?
+    if ((${#compose[@]})); then
+        if ((rc != 0)); then "${compose[@]}" ps || true; "${compose[@]}" logs --tail 40 || true; fi
+        phase "taking the stack down"
+        "${compose[@]}" down -v --remove-orphans >/dev/null 2>&1 || true
+    fi
+    rm -rf "$work"
+    ((rc == 0)) && phase "passed" || phase "FAILED"
+}
+trap cleanup EXIT
+
+phase "building the images (TORCH=cpu)"
+TORCH=cpu IMAGES_ENV="$work/images.env" bash docker/images.sh
+# shellcheck source=/dev/null
+source "$work/images.env"  # MAESTRO_IMAGE, POSTGRES_IMAGE, DOCKER
+
+free_port() { python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
+mkdir "$work/maestro"  # MAESTRO_DIR: the sweep uses the embedded data, but compose mounts a dataset folder
+cat >"$work/smoke.env" <<ENV
+POSTGRES_USER=maestro
+POSTGRES_PASSWORD=$(python3 -c 'import secrets; print(secrets.token_hex(16))')
+MAESTRO_DIR=$work/maestro
+LSTM_DATA=lstm-data
+BIND_ADDRESS=127.0.0.1
+POSTGRES_PORT=$(free_port)
+PREFECT_PORT=$(free_port)
+MLFLOW_PORT=$(free_port)
+MAESTRO_IMAGE=$MAESTRO_IMAGE
+POSTGRES_IMAGE=$POSTGRES_IMAGE
+ENV
+# compose prefers the shell's variables to the env file's: drop any the compose file reads
+unset $(sed -n 's/^\([A-Z_][A-Z0-9_]*\)=.*/\1/p' docker/.env.example "$work/smoke.env") \
+    STACK_PREFECT_API_URL STACK_MLFLOW_URI STACK_POSTGRES GPU_0 GPU_1 WORKER_NAME MLFLOW_CORS_ALLOWED_ORIGINS
+
+if "$DOCKER" compose version >/dev/null 2>&1; then compose=("$DOCKER" compose)
+elif command -v docker-compose >/dev/null && docker-compose version >/dev/null 2>&1; then compose=(docker-compose)
+else die "neither \`docker compose\` nor \`docker-compose\` is available"; fi
+compose+=(-p "$project" -f docker/compose.yaml --env-file "$work/smoke.env")
+
+phase "up -d (${compose[*]:0:${#compose[@]}-6}, project $project)"
+"${compose[@]}" up -d --quiet-pull 2>&1 | grep -v "^Creating\|^Starting" || true
+phase "waiting for deploy (work pools, deployments, automation)"
+deploy_id=$("${compose[@]}" ps -q deploy)
+[[ -n $deploy_id ]] || die "the deploy service did not start"
+rc=$("$DOCKER" wait "$deploy_id")
+"${compose[@]}" logs --no-color deploy | grep -E "deployed|automation" || true
+((rc == 0)) || die "deploy exited $rc"
+
+phase "memory at rest (proportional set size, docker/pss.py)"
+sleep 20  # let the workers' first polls and the servers' startup services settle
+python3 docker/pss.py --compose "$project" | sed 's/^/    /'
+
+phase "prefect deployment run study/sweep: 2 trials, 2 at a time, smoke space, embedded data"
+"${compose[@]}" exec -T worker-cpu prefect deployment run study/sweep --watch --watch-timeout 1800 \
+    -p n_trials=2 -p n_parallel=2 -p space=smoke -p study_name=compose-smoke | grep -E "Created flow run|finished|Completed|Failed|Crashed" || true
+
+phase "checking MLflow runs, the registered champion and the Prefect flow runs"
+"${compose[@]}" exec -T worker-cpu python - <<'PY'
+import asyncio, sys
+from mlflow import MlflowClient
+from prefect.client.orchestration import get_client
+
+from flows.registry import registered_name
+
+c = MlflowClient()
+exp = c.get_experiment_by_name("maestro-lstm")
+runs = c.search_runs([exp.experiment_id], "tags.`maestro.study` = 'compose-smoke'") if exp else []
+sweep = [r for r in runs if "mlflow.parentRunId" not in r.data.tags]
+trials = [r for r in runs if r.data.tags.get("mlflow.parentRunId")]
+for r in sorted(trials, key=lambda r: r.info.run_name):
+    print(f"    {r.info.run_name}: {r.info.status}, worker {r.data.tags.get('worker')}, "
+          f"val_accuracy {r.data.metrics.get('val_accuracy', float('nan')):.4f}")
+model = registered_name(None)  # the embedded data's registered model
+champion = c.get_model_version_by_alias(model, "champion")
+print(f"    registered {model} v{champion.version} @champion from run {champion.run_id}")
+
+
+async def flow_runs():
+    async with get_client() as client:
+        return [(r.name, r.state_type.value, r.work_pool_name) for r in await client.read_flow_runs()]
+states = asyncio.run(flow_runs())
+print("    Prefect flow runs:", ", ".join(f"{n} {s} (pool {pool})" for n, s, pool in states))
+problems = []
+if len(sweep) != 1 or sweep[0].info.status != "FINISHED":
+    problems.append(f"expected one FINISHED sweep run, got {[(r.info.run_name, r.info.status) for r in sweep]}")
+if len(trials) != 2 or any(r.info.status != "FINISHED" for r in trials):
+    problems.append(f"expected two FINISHED trial runs, got {[(r.info.run_name, r.info.status) for r in trials]}")
+if champion.run_id not in {r.info.run_id for r in trials}:
+    problems.append("the champion is not one of this sweep's trials")
+if sorted((s, pool) for _, s, pool in states) != [("COMPLETED", "cpu")] + [("COMPLETED", "gpu")] * 2:
+    problems.append(f"expected three COMPLETED flow runs, a sweep on pool cpu and two trials on gpu: {states}")
+if not all((r.data.tags.get("worker") or "").startswith("worker-gpu") for r in trials):
+    problems.append("a trial ran outside the gpu pool's workers")
+sys.exit("\n".join(problems) or None)
+PY
