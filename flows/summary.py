@@ -1,4 +1,5 @@
-"""What a finished sweep leaves behind for people: Optuna's plots in MLflow, a Prefect markdown table."""
+"""What a finished sweep leaves behind for people: Optuna's plots and trial table in MLflow, a Prefect
+markdown table."""
 
 from __future__ import annotations
 
@@ -27,6 +28,13 @@ def log_study_plots(study: optuna.Study, parent_run: str) -> None:
             except (ValueError, RuntimeError) as exc:  # importances need two completed trials
                 get_run_logger().info("no %s: %s", name, exc)
         client().log_artifacts(parent_run, tmp, "optuna")
+
+
+def log_trials_table(study: optuna.Study, parent_run: str) -> None:
+    """Optuna's trial table (`trials_dataframe()`: number, value, state, times, params_*, user_attrs_*) as
+    trials.csv on the parent run, for comparing trials in a notebook: `pandas.read_csv(mlflow.artifacts.
+    download_artifacts(run_id=PARENT, artifact_path="trials.csv"))`."""
+    client().log_text(parent_run, study.trials_dataframe().to_csv(index=False), "trials.csv")
 
 
 def _pct(x) -> str:

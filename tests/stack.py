@@ -117,3 +117,20 @@ def flow_run(stack: Stack, run_id: str) -> dict:
                          check=True)
     return json.loads(out.stdout.strip().splitlines()[-1])
 
+
+
+def subflow_runs(stack: Stack, run_id: str) -> dict[str, str]:
+    """The flow runs whose parent task run belongs to flow run `run_id` (its subflow runs): id → flow name."""
+    code = ("import asyncio, json, sys\n"
+            "from prefect.client.orchestration import get_client\n"
+            "from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId, FlowRunFilterParentTaskRunId\n"
+            "async def main(i):\n"
+            "    async with get_client() as c:\n"
+            "        tasks = await c.read_task_runs(flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[i])))\n"
+            "        runs = await c.read_flow_runs(flow_run_filter=FlowRunFilter(\n"
+            "            parent_task_run_id=FlowRunFilterParentTaskRunId(any_=[t.id for t in tasks])))\n"
+            "        print(json.dumps({str(r.id): (await c.read_flow(r.flow_id)).name for r in runs}))\n"
+            "asyncio.run(main(sys.argv[1]))\n")
+    out = subprocess.run([str(BIN / "python"), "-c", code, run_id], env=stack.env(), capture_output=True, text=True,
+                         check=True)
+    return json.loads(out.stdout.strip().splitlines()[-1])
