@@ -20,10 +20,9 @@ from optuna.trial import FrozenTrial, TrialState
 from prefect.artifacts import create_progress_artifact, update_progress_artifact
 from prefect.events import emit_event
 
-WORKER_ATTR = "worker"  # user attributes a trial flow sets: where it runs, why it was pruned or failed
-PRUNED_ATTR = "pruned_reason"
-FAIL_ATTR = "fail_reason"
-FLOW_RUN_ATTR = "prefect_flow_run"  # the trial's flow run (flows/trial.py)
+from .trial import FLOW_RUN_ATTR, PRUNED_ATTR, WORKER_ATTR
+
+FAIL_ATTR = "fail_reason"  # set by the trial flow, or by the sweep for a trial whose flow run died
 ENDED = {TrialState.COMPLETE: "completed", TrialState.PRUNED: "pruned", TrialState.FAIL: "failed"}
 
 

@@ -37,9 +37,10 @@ from lstm.data.windows import load_manifest
 from . import tracking
 from .params import SweepParams, validate
 from .preprocess import prepare_data
+from .progress import Progress
 from .registry import promote
 from .storage import fail_trial, make_storage
-from .summary import log_study_plots, write_summary
+from .summary import log_study_plots, log_trials_table, write_summary
 from .trial import FLOW_RUN_ATTR
 
 FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)
@@ -102,7 +103,8 @@ def fail_dead_trials(study: optuna.Study, storage, client: SyncPrefectClient, lo
                 tracking.close_run(run_id, "FAILED", reason)
 
 
-def run_trials(p: SweepParams, study: optuna.Study, storage, prepared: str, parent_run: str, logger) -> None:
+def run_trials(p: SweepParams, study: optuna.Study, storage, prepared: str, parent_run: str, logger,
+               progress: Progress) -> None:
     """Keep `n_parallel` trial flow runs in flight until `n_trials` trials have finished.
 
     In flight means every live trial flow run of the study, adopted ones included; more than there are
@@ -113,6 +115,7 @@ def run_trials(p: SweepParams, study: optuna.Study, storage, prepared: str, pare
     with get_client(sync_client=True) as client:
         while True:
             fail_dead_trials(study, storage, client, logger)
+            progress.update()  # an event a trial start and end, for the watch and the UI
             live = live_trial_runs(client, p.study_name)  # before counting finished: never over-launch
             if not launched and live:
                 logger.info("adopting %d live trial flow runs of this study: %s", len(live),
@@ -125,7 +128,8 @@ def run_trials(p: SweepParams, study: optuna.Study, storage, prepared: str, pare
             else:
                 want = min(p.n_parallel - len(live), p.n_trials - done - len(live))
             for _ in range(max(want, 0)):
-                run = run_deployment(TRIAL_DEPLOYMENT, timeout=0, as_subflow=False, tags=[study_tag(p.study_name)],
+                # as a subflow (a task run of this sweep is its parent): the UI lists the trials under the sweep
+                run = run_deployment(TRIAL_DEPLOYMENT, timeout=0, as_subflow=True, tags=[study_tag(p.study_name)],
                                      parameters=dict(study_name=p.study_name, space=str(p.space.path),
                                                      prepared=prepared, parent_run=parent_run,
                                                      experiment=p.experiment, storage=p.storage,
@@ -170,7 +174,8 @@ def study(data_dir: str = "", space: str = "smoke", n_trials: int = 0, n_paralle
     logger.info("study %s: %d of %d trials finished; MLflow parent run %s", p.study_name, finished(opt),
                 p.n_trials, parent)
 
-    run_trials(p, opt, optuna_storage, str(prepared), parent, logger)
+    progress = Progress(opt, p.n_trials)
+    run_trials(p, opt, optuna_storage, str(prepared), parent, logger, progress)
 
     summary = {"study_name": p.study_name, "finished": finished(opt), "mlflow_parent_run": parent,
                "data_hash": manifest["input_hash"]}
@@ -187,6 +192,10 @@ def study(data_dir: str = "", space: str = "smoke", n_trials: int = 0, n_paralle
         logger.info("best trial %d: val_accuracy %.4f; registered %s", best.number, best.value, summary["registry"])
     else:
         logger.warning("no trial completed: nothing to register")
+    top = summary.get("best")
+    progress.finish(f"study {p.study_name}: {summary['finished']} of {p.n_trials} trials finished" + (
+        f", best val_accuracy {top['val_accuracy']:.2%} (trial {top['number']})" if top else ", none completed"))
+    log_trials_table(opt, parent)
     log_study_plots(opt, parent)
     write_summary(opt, p, summary, parent)
     tracking.close_run(parent, "FINISHED")

@@ -42,8 +42,15 @@ from .space import Space, load_space
 from .storage import heartbeat, make_storage, trial_id
 
 FLOW_RUN_ATTR = "prefect_flow_run"  # the trial flow run that owns a trial: how a sweep knows it is alive
+WORKER_ATTR = "worker"  # where it runs, and why it was pruned: what the sweep's watch shows (flows/progress.py)
+PRUNED_ATTR = "pruned_reason"
 FINAL_METRICS = ("train_accuracy", "val_accuracy", "val_loss", "test_accuracy", "test_top5_accuracy",
                  "test_loss", "test_perplexity")
+
+
+def worker_name() -> str:
+    """The Prefect worker's name (flows/stack.py and docker/compose.yaml set MAESTRO_WORKER), else the host."""
+    return os.environ.get("MAESTRO_WORKER", socket.gethostname())
 
 
 def trial_device() -> str:
@@ -92,6 +99,7 @@ def ask(study: optuna.Study, storage, search: Space) -> optuna.Trial | None:
         optuna.storages.fail_stale_trials(study)
         live = study.ask(search.distributions)
     live.set_user_attr(FLOW_RUN_ATTR, me)
+    live.set_user_attr(WORKER_ATTR, worker_name())  # the sweep announces the trial once it has this
     get_run_logger().info("trial %d: %s", live.number, live.params)
     return live
 
@@ -110,7 +118,7 @@ def objective(study: optuna.Study, live: optuna.Trial, search: Space, prepared: 
     """Train with the trial's parameters, report each epoch, tell Optuna; the MLflow run is active."""
     device = trial_device()
     mlflow.set_tags({"device": device, "prefect.trial_flow_run": str(flow_run.id or ""),
-                     "worker": os.environ.get("MAESTRO_WORKER", socket.gethostname())})
+                     "worker": worker_name()})
     run_dir = state_dir() / "runs" / study.study_name / f"trial-{live.number}"
 
     def on_epoch(m: dict) -> None:
@@ -128,6 +136,7 @@ def objective(study: optuna.Study, live: optuna.Trial, search: Space, prepared: 
     except optuna.TrialPruned as pruned:
         get_run_logger().info("%s", pruned)
         mlflow.set_tags({"optuna.state": "PRUNED", "pruned_reason": str(pruned)})
+        live.set_user_attr(PRUNED_ATTR, str(pruned))
         study.tell(live, state=optuna.trial.TrialState.PRUNED)
         mlflow.end_run("KILLED")  # ends the active run: leaving the `with` would mark it FINISHED
         return {"state": "PRUNED", "number": live.number}

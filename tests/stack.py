@@ -40,8 +40,12 @@ def running_stack(state: Path, workers: int = 1, mlflow_backend: str = ""):
         stack.down()
 
 
+# Without a terminal, rich (the prefect CLI's console) wraps lines at 80 columns; a watch line is longer.
+WIDE = {"COLUMNS": "400"}
+
+
 def prefect(stack: Stack, *args: str, timeout: float = 900) -> subprocess.CompletedProcess:
-    return subprocess.run([str(BIN / "prefect"), *args], env=stack.env(), cwd=REPO, capture_output=True,
+    return subprocess.run([str(BIN / "prefect"), *args], env=stack.env() | WIDE, cwd=REPO, capture_output=True,
                           text=True, timeout=timeout)
 
 
@@ -61,7 +65,7 @@ def run_sweep(stack: Stack, timeout: float = 900, **params) -> dict:
 
 def start_sweep(stack: Stack, **params) -> subprocess.Popen:
     """The same, in the background, for tests that break things while it runs."""
-    return subprocess.Popen([str(BIN / "prefect"), *sweep_argv(**params)], env=stack.env(), cwd=REPO,
+    return subprocess.Popen([str(BIN / "prefect"), *sweep_argv(**params)], env=stack.env() | WIDE, cwd=REPO,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
 
 

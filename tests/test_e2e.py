@@ -13,7 +13,7 @@ from music21 import converter
 
 from lstm.music import audio
 
-from stack import BIN, REPO, run_sweep, running_stack
+from stack import BIN, REPO, run_sweep, running_stack, subflow_runs
 
 pytestmark = pytest.mark.e2e
 STUDY = "e2e-smoke"
@@ -148,6 +148,7 @@ def test_a_pruned_trial_ends_killed_and_tagged(stack, first_sweep, tmp_path):
     ({"n_trials": -1}, "n_trials must be at least 1"),
     ({"space": "no-such-space"}, "unknown search space"),
     ({"data_dir": "/no/such/dir"}, "does not exist"),
+    ({"data_dir": str(REPO / "studies")}, "neither a MAESTRO directory"),  # YAML files, no MIDI
     ({"storage": "mysql://x@y/z"}, "not supported"),
 ])
 def test_invalid_parameters_fail_before_training(stack, first_sweep, params, reason):
@@ -169,3 +170,44 @@ def test_generate_from_the_champion(stack, first_sweep, tmp_path):
     assert done.returncode == 0, done.stderr[-2000:]
     assert len(converter.parse(out).flatten().notes) == 40
     assert (tmp_path / "piece_pianoroll.html").is_file()
+
+
+def test_watch_shows_each_trial_once(stack, first_sweep, monkeypatch):
+    """What `prefect deployment run study/sweep --watch` printed (a real terminal's view, through Prefect's
+    event stream): the study's start and end, and a line a trial start (number, parameters, worker) and end
+    (state, accuracy or reason, best so far), nothing a step."""
+    monkeypatch.setenv("MAESTRO_LSTM_HOME", str(stack.state))
+    from flows.storage import make_storage
+
+    trials = optuna.load_study(study_name=STUDY, storage=make_storage("")).trials
+    lines = [line for line in first_sweep["cli_output"].splitlines() if " maestro." in line]
+    assert len(lines) == 2 + 2 * len(trials), lines
+    assert "maestro.study.started * study e2e-smoke: 0 of 2 trials finished" in lines[0]
+    assert "maestro.study.finished * study e2e-smoke: 2 of 2 trials finished" in lines[-1]
+    for t in trials:
+        started = [line for line in lines if f"maestro.trial.started * trial {t.number} started on " in line]
+        assert len(started) == 1 and all(name in started[0] for name in t.params), lines
+        assert t.user_attrs["worker"] in started[0]
+        state = {"COMPLETE": "completed", "PRUNED": "pruned", "FAIL": "failed"}[t.state.name]
+        ended = [line for line in lines if f"maestro.trial.{state} * trial {t.number} {t.state.name}: " in line]
+        assert len(ended) == 1, lines
+        if t.state.name == "COMPLETE":
+            assert f"val_accuracy {t.value:.2%}" in ended[0]
+        assert lines.index(started[0]) < lines.index(ended[0])
+    assert first_sweep["artifacts"][f"study-{STUDY}-progress"] == 100
+
+
+def test_trial_runs_are_subflows_of_the_sweep(stack, first_sweep):
+    """In the Prefect UI the sweep's run lists its trial runs: each trial flow run's parent task run is in the sweep."""
+    children = subflow_runs(stack, first_sweep["id"])
+    assert len(children) == 2 and all(name == "trial" for name in children.values()), children
+
+
+def test_trials_csv_on_the_parent_run(stack, first_sweep):
+    import mlflow
+    import pandas as pd
+
+    parent = next(r for r in study_runs(stack) if r.data.tags.get("maestro.role") == "sweep")
+    mlflow.set_tracking_uri(stack.mlflow_uri)
+    table = pd.read_csv(mlflow.artifacts.download_artifacts(run_id=parent.info.run_id, artifact_path="trials.csv"))
+    assert sorted(table["number"]) == [0, 1] and {"value", "state", "params_lr", "user_attrs_worker"} <= set(table)
