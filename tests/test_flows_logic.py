@@ -172,9 +172,10 @@ def test_bad_parameters_are_one_line(overrides, message, monkeypatch):
     assert message in str(exc.value)
 
 
-def test_a_directory_without_the_maestro_csv(tmp_path, monkeypatch):
+def test_a_directory_without_the_maestro_csv_or_midi_files(tmp_path, monkeypatch):
     monkeypatch.delenv("OPTUNA_STORAGE", raising=False)
-    with pytest.raises(ValueError, match="is not a MAESTRO directory"):
+    (tmp_path / "notes.txt").write_text("neither a CSV nor MIDI")
+    with pytest.raises(ValueError, match="is neither a MAESTRO directory"):
         validate(**good(data_dir=str(tmp_path)))
 
 
