@@ -66,6 +66,9 @@ def _add_train(sub):
     p.add_argument("--seq-len", type=int, default=defaults.seq_len)
     p.add_argument("--windows-per-epoch", type=int, default=0, help="windows drawn per epoch (0: all)")
     p.add_argument("--eval-windows", type=int, default=0, help="validation windows per epoch (0: all)")
+    p.add_argument("--patience", type=int, default=defaults.patience,
+                   help="stop after this many epochs without a better validation accuracy (0: never; "
+                        f"default {defaults.patience}); the run keeps its best epoch either way")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto")
     p.add_argument("--resume", action="store_true", help="continue from RUN/checkpoint.pt")
@@ -87,7 +90,7 @@ def config_from_args(args) -> dict:
     lr = args.lr if args.lr is not None else SEED.lr if optimizer == "sgd" else defaults.lr
     return dict(**model.to_dict(), batch_size=args.batch_size, epochs=args.epochs, lr=lr, optimizer=optimizer,
                 seq_len=args.seq_len, windows_per_epoch=args.windows_per_epoch, eval_windows=args.eval_windows,
-                seed=args.seed)
+                patience=args.patience, seed=args.seed)
 
 
 def _add_evaluate(sub):
@@ -141,6 +144,8 @@ def cmd_train(args) -> None:
               f"val_accuracy {e['val_accuracy']:.2%} ({e['epoch_seconds']:.1f}s)", flush=True)
 
     m = train(args.data, args.out, cfg, args.device, on_epoch=report, resume=args.resume)
+    stop = f", stopped early after {m['epochs_trained']}" if m["stopped_early"] else ""
+    print(f"kept epoch {m['best_epoch']} (best validation accuracy{stop})")
     print_metrics(m)
     print(f"wrote {args.out}/model.pt and {args.out}/metrics.json")
 

@@ -9,14 +9,13 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
-import numpy as np
 import torch
 from torch import nn
 from torch.nn import functional as F
 
 from lstm.data.windows import Split, load_manifest, load_split, load_vocab
 
-from .baselines import baseline_accuracies
+from .baselines import data_baselines
 from .pitch_classes import class_histograms, write_histogram
 from .precision import amp_context
 
@@ -75,10 +74,7 @@ def evaluate_run(run: str | Path, data: str | Path, device: str = "cpu", model: 
     val = evaluate_split(model, splits["validation"], batch_size)
     test = evaluate_split(model, splits["test"], batch_size, keep_predictions=True)
 
-    def arrays(split):
-        return np.load(data / f"{split}_tokens.npy", mmap_mode="r"), np.load(data / f"{split}_offsets.npy")
-
-    baselines = baseline_accuracies(*arrays("train"), *arrays("test"), seq_len)
+    baselines = data_baselines(data, manifest, seq_len)  # from manifest.json when prepared for this seq_len
     hist = class_histograms(test.pop("predictions"), splits["test"].targets().tolist(), vocab)
     write_histogram(hist, run)
     return {
@@ -87,5 +83,6 @@ def evaluate_run(run: str | Path, data: str | Path, device: str = "cpu", model: 
         "test_accuracy": test["accuracy"], "test_top5_accuracy": test["top5_accuracy"],
         "test_loss": test["loss"], "test_perplexity": math.exp(min(test["loss"], 50)),
         "test_windows": test["windows"], "seq_len": seq_len, "vocab_size": len(vocab),
-        "data_hash": manifest["input_hash"], "baselines": baselines, "error_analysis": hist,
+        "data_hash": manifest["input_hash"], "baselines": baselines["test"], "val_baselines": baselines["validation"],
+        "error_analysis": hist,
     }

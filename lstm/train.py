@@ -1,6 +1,11 @@
 """The training loop: shuffled windows, mixed precision on CUDA, a checkpoint every epoch.
 
-`on_epoch(metrics)` is called after each epoch with train_loss, val_loss, val_accuracy and
+The run keeps its best epoch: the weights of the epoch with the highest validation accuracy (ties: the
+lower validation loss, then the earlier epoch) are what model.pt holds and what the test metrics,
+generation and the registry see; training stops once `patience` epochs in a row have not beaten it.
+The checkpoint carries that best state too, so a resumed run keeps the same best epoch.
+
+`on_epoch(metrics)` is called after each epoch with train_loss, val_loss, val_accuracy, best_epoch and
 epoch_seconds; it may raise to stop training (the study raises optuna's TrialPruned there).
 """
 
@@ -43,6 +48,7 @@ class TrainConfig:
     seq_len: int = 100
     windows_per_epoch: int = 0  # 0: every window once an epoch (the seed capped the total at 350,000)
     eval_windows: int = 0  # 0: every validation window after each epoch
+    patience: int = 3  # stop after this many epochs without a better validation accuracy; 0: never
     seed: int = 0
 
     def __post_init__(self):
@@ -55,6 +61,8 @@ class TrainConfig:
         for name in ("windows_per_epoch", "eval_windows"):  # 0 means all; a negative count used to slice
             if getattr(self, name) < 0:
                 raise ValueError(f"{name} must be 0 (all) or more")
+        if self.patience < 0:
+            raise ValueError("patience must be 0 (never stop early) or more")
         if not 0 < self.lr < math.inf:
             raise ValueError(f"lr must be positive, not {self.lr}")
 
@@ -135,7 +143,7 @@ def train(data: str | Path, run: str | Path, cfg: TrainConfig, device: str = "au
     model = build_model(cfg.model_config, len(vocab)).to(dev)
     opt = make_optimizer(cfg, model)
     scaler = make_scaler(dev)
-    history, start_epoch = [], 1
+    history, start_epoch, best = [], 1, None
     ckpt = run / "checkpoint.pt"
     if resume and ckpt.is_file():
         saved = torch.load(ckpt, map_location=dev, weights_only=True)
@@ -143,12 +151,15 @@ def train(data: str | Path, run: str | Path, cfg: TrainConfig, device: str = "au
         opt.load_state_dict(saved["optimizer"])
         scaler.load_state_dict(saved.get("scaler", {}))
         history, start_epoch = saved["history"], saved["epoch"] + 1
+        best = saved.get("best") or _best_of(history[-1], model)  # older checkpoints kept no best state
     (run / "config.json").write_text(json.dumps(asdict(cfg), indent=2))
 
     loaded = time.perf_counter()
     per_epoch = cfg.windows_per_epoch or len(train_split)
     with CheckpointWriter() as checkpoints:  # written while the next epoch trains
         for epoch in range(start_epoch, cfg.epochs + 1):
+            if cfg.patience and best and epoch - 1 - best["epoch"] >= cfg.patience:
+                break  # early stop (checked first, so a resumed run that had stopped trains no more)
             t0 = time.perf_counter()
             train_loss = train_epoch(model, opt, scaler, train_split, cfg, epoch, per_epoch)
             val = evaluate_split(model, val_split, cfg.batch_size * 4, max_windows=cfg.eval_windows)
@@ -156,16 +167,24 @@ def train(data: str | Path, run: str | Path, cfg: TrainConfig, device: str = "au
                        "val_accuracy": val["accuracy"], "epoch_seconds": time.perf_counter() - t0}
             if not math.isfinite(metrics["train_loss"]):
                 raise FloatingPointError(f"training diverged at epoch {epoch} (loss {metrics['train_loss']})")
+            if best is None or _better(metrics, best):
+                best = _best_of(metrics, model)
+            metrics["best_epoch"] = best["epoch"]
             history.append(metrics)
             checkpoints.save({"model": model.state_dict(), "optimizer": opt.state_dict(),
-                              "scaler": scaler.state_dict(), "epoch": epoch, "history": history}, ckpt)
+                              "scaler": scaler.state_dict(), "epoch": epoch, "history": history,
+                              "best": best}, ckpt)
             if on_epoch:
                 on_epoch(metrics)
 
     trained = time.perf_counter()
+    model.load_state_dict(best["model"])  # the kept model is the best epoch's
     save_model(run / "model.pt", model, asdict(cfg), vocab, manifest["input_hash"])
     result = evaluate_run(run, data, device=str(dev), model=model,
                           splits={"train": train_split, "validation": val_split})
+    result["best_epoch"] = best["epoch"]
+    result["epochs_trained"] = len(history)
+    result["stopped_early"] = len(history) < cfg.epochs
     result["history"] = history
     # Where this call's time went (the study logs them): data_load includes building the model and optimizer.
     result["phase_seconds"] = {"data_load": loaded - started, "training": trained - loaded,
@@ -173,3 +192,14 @@ def train(data: str | Path, run: str | Path, cfg: TrainConfig, device: str = "au
     (run / "metrics.json").write_text(json.dumps(result, indent=2))
     return result
 
+
+def _better(metrics: dict, best: dict) -> bool:
+    """Higher validation accuracy; at equal accuracy, lower validation loss (else the earlier epoch stays)."""
+    return (metrics["val_accuracy"], -metrics["val_loss"]) > (best["val_accuracy"], -best["val_loss"])
+
+
+def _best_of(metrics: dict, model: nn.Module) -> dict:
+    """The best epoch so far: its figures and a host copy of its weights (later steps must not change it)."""
+    state = {k: v.detach().to("cpu", copy=True) for k, v in model.state_dict().items()}
+    return {"epoch": metrics["epoch"], "val_accuracy": metrics["val_accuracy"], "val_loss": metrics["val_loss"],
+            "model": state}

@@ -84,7 +84,8 @@ def test_metrics_json(tiny_run, prepared):
     for key in ("val_loss", "test_loss", "test_perplexity"):
         assert math.isfinite(m[key]) and m[key] > 0, key
     assert m["test_perplexity"] == pytest.approx(math.exp(m["test_loss"]))
-    assert m["val_loss"] == pytest.approx(m["history"][-1]["val_loss"])
+    assert m["best_epoch"] == best_of(m["history"])
+    assert m["val_loss"] == pytest.approx(m["history"][m["best_epoch"] - 1]["val_loss"])
     assert set(m["baselines"]) == {"most_frequent", "bigram", "trigram"}
     assert all(0 <= v <= 1 for v in m["baselines"].values())
     assert m["baselines"]["trigram"] >= m["baselines"]["most_frequent"]
@@ -121,7 +122,7 @@ def test_tiny_run_checkpoint_and_model_load_with_weights_only(tiny_run, prepared
     assert isinstance(model, EmbedLSTM) and not model.training
     assert saved["vocab"] == load_vocab(prepared)
     assert saved["config"]["seq_len"] == 32
-    assert_same_weights(model.state_dict(), ckpt["model"])
+    assert_same_weights(model.state_dict(), ckpt["best"]["model"])
 
     # The loaded model reproduces the reported validation accuracy...
     val = evaluate_split(model, load_split(prepared, "validation", 32))
@@ -236,3 +237,109 @@ def test_checkpoint_writer_reports_a_failed_write(tmp_path):
     with pytest.raises(RuntimeError, match="missing-dir does not exist"):  # torch.save's own error
         writer.wait()
     writer.wait()  # reported once
+
+
+# --- the kept model is the best epoch's; early stopping -------------------------------------------------
+
+# A learning rate this high makes validation accuracy peak before the last epoch (checked below).
+PEAKED = replace(TINY, epochs=4, lr=0.3, windows_per_epoch=512, eval_windows=0, dropout=0.0, seed=0, patience=0)
+
+
+def best_of(history: list[dict]) -> int:
+    return max(history, key=lambda h: (h["val_accuracy"], -h["val_loss"], -h["epoch"]))["epoch"]
+
+
+@pytest.fixture(scope="module")
+def peaked(prepared, tmp_path_factory):
+    run = tmp_path_factory.mktemp("peaked")
+    return run, train(prepared, run, PEAKED, device="cpu")
+
+
+def test_the_kept_model_is_the_best_epoch(peaked, prepared):
+    run, m = peaked
+    history = m["history"]
+    best = best_of(history)
+    assert len(history) == PEAKED.epochs and not m["stopped_early"]
+    assert best < PEAKED.epochs, [h["val_accuracy"] for h in history]  # the premise: validation peaked early
+    assert m["best_epoch"] == best
+    assert [h["best_epoch"] for h in history] == [best_of(history[:i + 1]) for i in range(len(history))]
+    ckpt = torch.load(run / "checkpoint.pt", weights_only=True)
+    assert ckpt["best"]["epoch"] == best and ckpt["epoch"] == PEAKED.epochs
+    assert_same_weights(saved_state(run), ckpt["best"]["model"])  # model.pt: the best epoch, not the last
+    assert not torch.equal(saved_state(run)["embed.weight"], ckpt["model"]["embed.weight"])
+    # every figure of metrics.json is the kept model's: validation as it was at the best epoch
+    assert m["val_accuracy"] == history[best - 1]["val_accuracy"]
+    assert m["val_loss"] == pytest.approx(history[best - 1]["val_loss"])
+    model, _ = load_model(run)
+    test = evaluate_split(model, load_split(prepared, "test", PEAKED.seq_len))
+    assert m["test_accuracy"] == pytest.approx(test["accuracy"], abs=1.5 / test["windows"])
+
+
+def test_training_stops_after_patience_epochs_without_a_better_one(peaked, prepared, tmp_path):
+    _, full = peaked
+    best = full["best_epoch"]
+    m = train(prepared, tmp_path, replace(PEAKED, patience=1), device="cpu")
+    # the same trajectory as the run without patience, cut one epoch after the best
+    assert [h["epoch"] for h in m["history"]] == list(range(1, best + 2))
+    assert without_timing(m["history"]) == without_timing(full["history"][:best + 1])
+    assert m["stopped_early"] and m["best_epoch"] == best and m["epochs_trained"] == best + 1
+    assert m["val_accuracy"] == full["val_accuracy"] and m["test_accuracy"] == full["test_accuracy"]
+    # a resumed run that had stopped early trains no more
+    seen = []
+    again = train(prepared, tmp_path, replace(PEAKED, patience=1), device="cpu", on_epoch=seen.append, resume=True)
+    assert seen == [] and again["best_epoch"] == best
+
+
+def test_resume_after_the_peak_keeps_the_best_state(peaked, prepared, tmp_path):
+    run, full = peaked
+    best = full["best_epoch"]
+
+    def stop_after_peak(m):
+        if m["epoch"] == best + 1:
+            raise Stop
+
+    with pytest.raises(Stop):
+        train(prepared, tmp_path, PEAKED, device="cpu", on_epoch=stop_after_peak)
+    ckpt = torch.load(tmp_path / "checkpoint.pt", weights_only=True)
+    assert ckpt["epoch"] == best + 1 and ckpt["best"]["epoch"] == best
+
+    resumed = train(prepared, tmp_path, PEAKED, device="cpu", resume=True)
+    assert resumed["best_epoch"] == best
+    assert_same_weights(saved_state(tmp_path), saved_state(run))
+    assert final_metrics(resumed) == final_metrics(full)
+
+
+def test_negative_patience_is_refused():
+    with pytest.raises(ValueError, match="patience"):
+        replace(TINY, patience=-1)
+
+
+# --- baselines: computed once at preparation, read by every evaluation -----------------------------------
+
+
+def arrays(prepared, split):
+    return np.load(prepared / f"{split}_tokens.npy"), np.load(prepared / f"{split}_offsets.npy")
+
+
+def test_baselines_read_from_the_manifest_equal_recomputed_ones(tiny_run, prepared):
+    from lstm.baselines import baseline_accuracies
+
+    manifest = json.loads((prepared / "manifest.json").read_text())
+    stored = manifest["baselines"]
+    assert stored["seq_len"] == manifest["seq_len"] == 32
+    for split in ("validation", "test"):
+        assert stored[split] == baseline_accuracies(*arrays(prepared, "train"), *arrays(prepared, split), 32)
+        assert stored[split]["bigram"] > stored[split]["most_frequent"] > 0
+    m = json.loads((tiny_run / "metrics.json").read_text())
+    assert m["baselines"] == stored["test"] and m["val_baselines"] == stored["validation"]
+
+
+def test_a_run_of_another_seq_len_recomputes_its_baselines(straight, prepared):
+    from lstm.baselines import baseline_accuracies
+
+    _, m = straight  # TINY: seq_len 16, the data was prepared for 32: more targets, other figures
+    assert m["seq_len"] == 16
+    assert m["baselines"] == baseline_accuracies(*arrays(prepared, "train"), *arrays(prepared, "test"), 16)
+    assert m["val_baselines"] == baseline_accuracies(*arrays(prepared, "train"), *arrays(prepared, "validation"), 16)
+    stored = json.loads((prepared / "manifest.json").read_text())["baselines"]["test"]
+    assert m["baselines"] != stored

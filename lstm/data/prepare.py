@@ -17,6 +17,8 @@ from pathlib import Path
 
 import numpy as np
 
+from lstm.baselines import split_baselines
+
 from .dataset import read_dataset
 from .fast_midi import installed_music21
 from .folder import DEFAULT_RATIOS, DEFAULT_SEED
@@ -133,6 +135,8 @@ def prepare(data_dir: str | Path, out: str | Path, cache_dir: str | Path, worker
         "readers": dict(Counter(r.reader or "unrecorded" for r in good)),
         "fast_declined": dict(Counter(r.declined for r in good if r.declined).most_common()),
     }
+    # Data-only work, done once here rather than by every trial: the baselines of this seq_len's targets.
+    manifest["baselines"] = split_baselines(out, seq_len)
     (out / "vocab.json").write_text(json.dumps(vocab))
     (out / "manifest.json").write_text(json.dumps(manifest, indent=2))
     return manifest
