@@ -156,8 +156,8 @@ def cmd_evaluate(args) -> None:
 
     m = evaluate_run(args.model, args.data, str(pick_device(args.device)))
     prev = args.model / "metrics.json"
-    if prev.is_file():
-        m["history"] = json.loads(prev.read_text()).get("history", [])
+    if prev.is_file():  # what only training knows stays: history, best_epoch, phase times, ...
+        m = {**json.loads(prev.read_text()), **m}
     prev.write_text(json.dumps(m, indent=2))
     print_metrics(m)
     if args.music:

@@ -151,7 +151,8 @@ def test_evaluate_recomputes_the_metrics(seed_runs, prepared, tmp_path):
         assert after[key] == before[key], key
     for key in ("val_loss", "test_loss", "test_perplexity"):
         assert after[key] == pytest.approx(before[key], rel=1e-5), key
-    assert after["history"] == before["history"]  # kept from the training run
+    for key in ("history", "best_epoch", "epochs_trained", "stopped_early", "phase_seconds"):
+        assert after[key] == before[key], key  # kept from the training run
     assert after["error_analysis"]["predicted"] == before["error_analysis"]["predicted"]
     assert json.loads((run / "gd_histogram.json").read_text()) == after["error_analysis"]
     assert (run / "gd_histogram.html").stat().st_size > 1_000_000
