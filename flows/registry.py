@@ -18,6 +18,8 @@ from pathlib import Path
 import mlflow
 from mlflow.exceptions import MlflowException
 
+from lstm.data.dataset import layout
+
 from .tracking import client
 
 MAESTRO_MODEL = "maestro-lstm"
@@ -28,7 +30,7 @@ def registered_name(data_dir: Path | None) -> str:
     """The registered model for a data directory (None: the embedded chorales)."""
     if data_dir is None:
         return EMBEDDED_MODEL
-    if any(Path(data_dir).glob("maestro-v*.csv")):
+    if layout(Path(data_dir)) == "maestro":
         return MAESTRO_MODEL
     slug = re.sub(r"[^a-z0-9]+", "-", Path(data_dir).resolve().name.lower()).strip("-")
     return f"{slug or 'data'}-lstm"

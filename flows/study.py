@@ -145,13 +145,16 @@ def run_trials(p: SweepParams, study: optuna.Study, storage, prepared: str, pare
 
 @flow(name="study", log_prints=True)
 def study(data_dir: str = "", space: str = "smoke", n_trials: int = 0, n_parallel: int = 1, study_name: str = "",
-          storage: str = "", experiment: str = "maestro-lstm", seed: int = 0) -> dict:
+          storage: str = "", experiment: str = "maestro-lstm", seed: int = 0, max_duration: float | None = None,
+          model_name: str = "") -> dict:
     """Optimize validation accuracy of next-token LSTMs over a search space from `studies/`.
 
-    `n_trials` 0 means the space's own `trials:`."""
+    `n_trials` 0 means the space's own `trials:`; `max_duration` (seconds) keeps only shorter pieces;
+    `model_name` is the registered model (default: named after the data, flows/registry.py)."""
     logger = get_run_logger()
-    p = validate(data_dir, space, n_trials, n_parallel, study_name, storage, experiment, seed)
-    prepared = prepare_data(p.data_dir)
+    p = validate(data_dir, space, n_trials, n_parallel, study_name, storage, experiment, seed, max_duration,
+                 model_name)
+    prepared = prepare_data(p.data_dir, p.max_duration)
     manifest = load_manifest(prepared)
     p.study_name = p.study_name or f"{p.space.name}-{manifest['input_hash'][:8]}"
 
@@ -166,7 +169,7 @@ def study(data_dir: str = "", space: str = "smoke", n_trials: int = 0, n_paralle
     parent = tracking.sweep_run(
         p.experiment, p.study_name,
         tags={"prefect.flow_run_id": str(flow_run.id), "data_hash": manifest["input_hash"],
-              "optuna.storage": "postgresql" if p.storage else "journal",
+              "optuna.storage": "postgresql" if p.storage else "journal", "registered_model": p.model_name,
               "mlflow.note.content": p.space.description},  # the run's description in the MLflow UI
         params={"space": p.space.name, **{f"search.{k}": repr(v) for k, v in p.space.distributions.items()},
                 **{f"fixed.{k}": v for k, v in p.space.fixed.items()}})
@@ -188,7 +191,7 @@ def study(data_dir: str = "", space: str = "smoke", n_trials: int = 0, n_paralle
         summary["registry"] = promote(best.user_attrs["model_uri"], best.user_attrs["mlflow_run_id"], {
             "study": p.study_name, "trial_number": str(best.number), "val_accuracy": f"{best.value:.6f}",
             "test_accuracy": f"{best.user_attrs.get('test_accuracy', float('nan')):.6f}",
-            "data_hash": manifest["input_hash"]})
+            "data_hash": manifest["input_hash"]}, name=p.model_name)
         logger.info("best trial %d: val_accuracy %.4f; registered %s", best.number, best.value, summary["registry"])
     else:
         logger.warning("no trial completed: nothing to register")

@@ -36,6 +36,7 @@ from lstm.music.generate import sample_report
 from lstm.train import TrainConfig, train
 
 from . import tracking
+from .phases import Phases
 from .retry import no_more_retries, transient
 from .settings import state_dir
 from .space import Space, load_space
@@ -64,6 +65,7 @@ def trial(study_name: str, space: str, prepared: str, parent_run: str, experimen
     """Ask Optuna for a trial of `study_name`, train it on `prepared`, report, prune, tell.
 
     `seed` seeds this trial's sampler (TPE) and its training; the sweep gives every trial flow its own."""
+    phases = Phases()  # start-up: this process's start to here
     try:
         tracking.check_reachable()  # fail (and retry) before asking, not halfway through a trial
         search, optuna_storage = load_space(space), make_storage(storage)
@@ -73,7 +75,7 @@ def trial(study_name: str, space: str, prepared: str, parent_run: str, experimen
         if live is None:
             return {"state": "already finished"}
         with trial_run(study, live, experiment, parent_run, search), heartbeat(optuna_storage, study_name, live.number):
-            return objective(study, live, search, prepared, seed)
+            return objective(study, live, search, prepared, seed, phases)
     except Exception as exc:
         if not transient(exc):
             no_more_retries(f"{type(exc).__name__}: {exc}")
@@ -114,8 +116,10 @@ def trial_run(study: optuna.Study, live: optuna.Trial, experiment: str, parent_r
     return mlflow.start_run(run_id=run_id)
 
 
-def objective(study: optuna.Study, live: optuna.Trial, search: Space, prepared: str, seed: int) -> dict:
-    """Train with the trial's parameters, report each epoch, tell Optuna; the MLflow run is active."""
+def objective(study: optuna.Study, live: optuna.Trial, search: Space, prepared: str, seed: int,
+              phases: Phases) -> dict:
+    """Train with the trial's parameters, report each epoch, tell Optuna; the MLflow run is active.
+    A completed trial logs where its time went (`phase_*_seconds`, flows/phases.py)."""
     device = trial_device()
     mlflow.set_tags({"device": device, "prefect.trial_flow_run": str(flow_run.id or ""),
                      "worker": worker_name()})
@@ -131,8 +135,11 @@ def objective(study: optuna.Study, live: optuna.Trial, search: Space, prepared: 
     try:
         cfg = TrainConfig(**search.train_config(live.params, seed))
         metrics = train(prepared, run_dir, cfg, device=device, on_epoch=on_epoch, resume=True)
+        for name, seconds in metrics["phase_seconds"].items():  # data_load, training, evaluation
+            phases.add(name, seconds)
         log_results(metrics, run_dir)
-        model_uri = _log_model_and_music(run_dir, Path(prepared), cfg.seed)
+        model_uri = _log_model_and_music(run_dir, Path(prepared), cfg.seed, phases)
+        mlflow.log_metrics(phases.metrics())
     except optuna.TrialPruned as pruned:
         get_run_logger().info("%s", pruned)
         mlflow.set_tags({"optuna.state": "PRUNED", "pruned_reason": str(pruned)})
@@ -162,8 +169,11 @@ def log_model(model: torch.nn.Module, run_dir: Path, vocab_size: int) -> str:
     signature = ModelSignature(inputs=Schema([TensorSpec(np.dtype(np.int64), (-1, -1), "token_ids")]),
                                outputs=Schema([TensorSpec(np.dtype(np.float32), (-1, vocab_size), "next_logits")]))
     example = np.random.default_rng(0).integers(1, vocab_size, size=(2, 8))
+    # validate_serving_input=False: MLflow would load the program back and fail on its own list-shaped serving
+    # example (a warning, nothing checked); loading it for real is what the e2e test and `lstm generate` do.
     info = mlflow.pytorch.log_model(NextToken(exportable(model)), name="model", serialization_format="pt2",
-                                    signature=signature, input_example=example, pip_requirements=["torch"])
+                                    signature=signature, input_example=example, pip_requirements=["torch"],
+                                    validate_serving_input=False)
     mlflow.log_artifact(str(run_dir / "model.pt"), "checkpoint")  # weights + config + vocabulary
     return info.model_uri
 
@@ -186,12 +196,13 @@ def log_results(metrics: dict, run_dir: Path) -> None:
     mlflow.log_artifact(str(run_dir / "metrics.json"))
 
 
-def _log_model_and_music(run_dir: Path, prepared: Path, seed: int) -> str:
+def _log_model_and_music(run_dir: Path, prepared: Path, seed: int, phases: Phases) -> str:
     """The model, then music sampled from it and measured against the test split (issue: accuracy alone
     does not say whether a model makes music)."""
-    model, saved = load_model(run_dir, "cpu")
-    uri = log_model(model, run_dir, len(saved["vocab"]))
-    with tempfile.TemporaryDirectory() as tmp:
+    with phases("export"):
+        model, saved = load_model(run_dir, "cpu")
+        uri = log_model(model, run_dir, len(saved["vocab"]))
+    with phases("music"), tempfile.TemporaryDirectory() as tmp:
         music = sample_report(model, saved["vocab"], prepared, Path(tmp), seed=seed,
                               seq_len=saved["config"]["seq_len"])
         mlflow.log_metrics(music)

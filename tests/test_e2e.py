@@ -72,11 +72,15 @@ def test_sweep_completes_and_logs_every_trial(stack, first_sweep):
             assert {"music/sample.mid", "music/sample_pianoroll.html"} <= music
             if audio.missing() is None:  # CI installs FluidSynth (.ci/install-system-deps.sh): audio for real
                 assert "music/sample.ogg" in music
+            phases = {k for k in m if k.startswith("phase_")}  # where the trial's time went (flows/phases.py)
+            assert phases == {f"phase_{p}_seconds" for p in ("startup", "data_load", "training", "evaluation",
+                                                               "export", "music")}
+            assert all(m[k] > 0 for k in phases)
     assert not [r for r in runs if r.info.status == "RUNNING"]
     optuna_plots = {a.path for a in c.list_artifacts(parents[0].info.run_id, "optuna")}
     assert {"optuna/optimization_history.html", "optuna/param_importances.html"} <= optuna_plots
     summary = first_sweep["artifacts"][f"study-{STUDY}"]  # the Prefect markdown artifact
-    assert "| trial | state |" in summary and "1.46%" in summary and "maestro-lstm" in summary
+    assert "| trial | state |" in summary and "1.46%" in summary and "chorales-lstm" in summary
 
 
 def test_optuna_study_links_to_mlflow(stack, first_sweep, monkeypatch):
@@ -94,13 +98,24 @@ def test_champion_loads_and_predicts_any_length(stack, first_sweep):
     import mlflow
 
     c = mlflow_client(stack)
-    version = c.get_model_version_by_alias("maestro-lstm", "champion")
+    # The embedded chorales register as their own model: MAESTRO's name stays free for a MAESTRO sweep.
+    assert [m.name for m in c.search_registered_models()] == ["chorales-lstm"]
+    version = c.get_model_version_by_alias("chorales-lstm", "champion")
     assert version.tags["study"] == STUDY and "data_hash" in version.tags
     mlflow.set_tracking_uri(stack.mlflow_uri)
-    model = mlflow.pytorch.load_model("models:/maestro-lstm@champion")
+    model = mlflow.pytorch.load_model("models:/chorales-lstm@champion")
     for length in (5, 120):
         logits = model(torch.randint(1, 50, (3, length)))
         assert logits.shape[0] == 3 and torch.isfinite(logits).all()
+
+
+def test_report_names_the_best_trial_and_the_champion_apart(stack, first_sweep):
+    """`make report` (flows/report.py) on the sweep that finished last: its best trial, then the champion."""
+    done = subprocess.run([str(BIN / "python"), "-m", "flows.report"], env=stack.env(), cwd=REPO,
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert f"Study {STUDY}, best trial: {STUDY}-trial-" in done.stdout
+    assert "champion: models:/chorales-lstm@champion = version 1" in done.stdout
 
 
 def test_second_sweep_hits_the_cache_and_continues_the_study(stack, first_sweep, monkeypatch):
@@ -150,6 +165,7 @@ def test_a_pruned_trial_ends_killed_and_tagged(stack, first_sweep, tmp_path):
     ({"data_dir": "/no/such/dir"}, "does not exist"),
     ({"data_dir": str(REPO / "studies")}, "neither a MAESTRO directory"),  # YAML files, no MIDI
     ({"storage": "mysql://x@y/z"}, "not supported"),
+    ({"max_duration": 0}, "max_duration must be a positive number"),
 ])
 def test_invalid_parameters_fail_before_training(stack, first_sweep, params, reason):
     before = len(study_runs(stack))
@@ -161,10 +177,10 @@ def test_invalid_parameters_fail_before_training(stack, first_sweep, params, rea
 
 
 def test_generate_from_the_champion(stack, first_sweep, tmp_path):
-    """`lstm generate --model models:/maestro-lstm@champion` against the real MLflow server."""
+    """`lstm generate --model models:/chorales-lstm@champion` against the real MLflow server."""
     prepared = next((stack.state / "prepared").iterdir())
     out = tmp_path / "piece.mid"
-    done = subprocess.run([str(BIN / "lstm"), "generate", "--model", "models:/maestro-lstm@champion", "--data",
+    done = subprocess.run([str(BIN / "lstm"), "generate", "--model", "models:/chorales-lstm@champion", "--data",
                            str(prepared), "--out", str(out), "--length", "40", "--seed", "3"],
                           env=stack.env(), cwd=REPO, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-2000:]

@@ -79,12 +79,14 @@ def test_max_duration_is_validated(maestro_dir):
 def test_each_data_set_has_its_own_registered_model(maestro_dir, tmp_path):
     plain = tmp_path / "My Bach MIDI"
     plain.mkdir()
+    (plain / "a.mid").write_bytes(performance(1))
     assert registered_name(None) == EMBEDDED_MODEL == "chorales-lstm"
     assert registered_name(maestro_dir) == MAESTRO_MODEL == "maestro-lstm"
     assert registered_name(plain) == "my-bach-midi-lstm"
     p = validate(str(maestro_dir), "smoke", 1, 1, "", "", "maestro-lstm", 0)
     assert p.model_name == "maestro-lstm"
     assert validate("", "smoke", 1, 1, "", "", "maestro-lstm", 0).model_name == "chorales-lstm"
+    assert validate(str(plain), "smoke", 1, 1, "", "", "x", 0).model_name == "my-bach-midi-lstm"
     assert validate("", "smoke", 1, 1, "", "", "x", 0, model_name="mine").model_name == "mine"
     with pytest.raises(ValueError, match="model_name"):
         validate("", "smoke", 1, 1, "", "", "x", 0, model_name="a/b")
