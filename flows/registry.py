@@ -36,7 +36,7 @@ def registered_name(data_dir: Path | None) -> str:
     return f"{slug or 'data'}-lstm"
 
 
-def promote(model_uri: str, run_id: str, tags: dict, name: str = MAESTRO_MODEL) -> dict:
+def promote(model_uri: str, run_id: str, tags: dict, name: str) -> dict:
     """Register (once per trial run) as `name` and set the alias; returns name, version, alias and reason."""
     c = client()
     mlflow.set_tracking_uri(c.tracking_uri)

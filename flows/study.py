@@ -6,7 +6,8 @@ for its parameters, trains, reports and tells Optuna itself. This flow only laun
 `study_name` continues a study. The trial flow runs of a study carry the Prefect tag `study:NAME`: a sweep
 started again counts those still pending or running as in flight and waits for them (it adopts them), and
 fails only the trials whose flow run ended without telling Optuna, or vanished. At the end the best trial's
-model is registered as `maestro-lstm` and the study is summarised in a Prefect markdown artifact.
+model is registered under its data's name (`maestro-lstm`, `chorales-lstm`, …: flows/registry.py) and the
+study is summarised in a Prefect markdown artifact.
 """
 
 from __future__ import annotations
