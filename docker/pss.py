@@ -74,12 +74,12 @@ def main(argv: list[str] | None = None) -> int:
     if not roots:
         print(f"pss: no running process found for {args.target}", file=sys.stderr)
         return 1
-    tree, total = children(), 0
+    tree, total, width = children(), 0, max(map(len, roots))
     for name, pid in sorted(roots.items()):
         kib, n = tree_pss(pid, tree)
         total += kib
-        print(f"{name:<28} {n:>3} processes {kib / 1024:8.0f} MiB")
-    print(f"{'total':<28} {'':>13} {total / 1024:8.0f} MiB")
+        print(f"{name:<{width}} {n:>3} processes {kib / 1024:8.0f} MiB")
+    print(f"{'total':<{width}} {'':>13} {total / 1024:8.0f} MiB")
     return 0
 
 
