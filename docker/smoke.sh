@@ -69,7 +69,7 @@ sleep 20  # let the workers' first polls and the servers' startup services settl
 python3 docker/pss.py --compose "$project" | sed 's/^/    /'
 
 phase "prefect deployment run study/sweep: 2 trials, 2 at a time, smoke space, embedded data"
-"${compose[@]}" exec -T worker-cpu prefect deployment run study/sweep --watch --watch-timeout 1800 \
+"${compose[@]}" exec -T worker-cpu prefect deployment run study/sweep --watch --watch-timeout 3600 \
     -p n_trials=2 -p n_parallel=2 -p space=smoke -p study_name=compose-smoke | grep -E "Created flow run|finished|Completed|Failed|Crashed" || true
 
 phase "checking MLflow runs, the registered champion and the Prefect flow runs"
