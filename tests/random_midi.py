@@ -12,14 +12,7 @@ from __future__ import annotations
 
 import random
 
-
-def _varlen(n: int) -> bytes:
-    out = [n & 0x7F]
-    n >>= 7
-    while n:
-        out.append(0x80 | (n & 0x7F))
-        n >>= 7
-    return bytes(reversed(out))
+from lstm.bench.performed import varlen
 
 
 def _track(events: list[tuple[int, bytes]], running: bool = False) -> bytes:
@@ -29,9 +22,9 @@ def _track(events: list[tuple[int, bytes]], running: bool = False) -> bytes:
             data = data[1:]
         elif data[0] < 0xF0:
             status = data[0]
-        body += _varlen(tick - last) + data
+        body += varlen(tick - last) + data
         last = tick
-    body += _varlen(0) + b"\xff\x2f\x00"
+    body += varlen(0) + b"\xff\x2f\x00"
     return b"MTrk" + len(body).to_bytes(4, "big") + body
 
 

@@ -82,6 +82,13 @@ def pids_of_flow_run(flow_run_id: str) -> list[int]:
     return pids
 
 
+def _client_json(stack: Stack, code: str, arg: str):
+    """Runs a Prefect client snippet against the stack in a fresh interpreter; returns the JSON it printed last."""
+    out = subprocess.run([str(BIN / "python"), "-c", code, arg], env=stack.env(), capture_output=True, text=True,
+                         check=True)
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
 def trial_flow_runs(stack: Stack, study: str) -> list[dict]:
     """The trial flow runs of a study (Prefect tag `study:NAME`): id, state, created, start and end times."""
     code = ("import asyncio, json, sys\n"
@@ -95,9 +102,7 @@ def trial_flow_runs(stack: Stack, study: str) -> list[dict]:
             "                           'created': t(r.created), 'start': t(r.start_time), 'end': t(r.end_time)}\n"
             "                          for r in runs]))\n"
             "asyncio.run(main(sys.argv[1]))\n")
-    out = subprocess.run([str(BIN / "python"), "-c", code, f"study:{study}"], env=stack.env(), capture_output=True,
-                         text=True, check=True)
-    return json.loads(out.stdout.strip().splitlines()[-1])
+    return _client_json(stack, code, f"study:{study}")
 
 
 def flow_run(stack: Stack, run_id: str) -> dict:
@@ -117,9 +122,7 @@ def flow_run(stack: Stack, run_id: str) -> dict:
             "               'run_count': fr.run_count, 'logs': '\\n'.join(l.message for l in logs),\n"
             "               'task_runs': {t.name: t.state.name for t in trs}}))\n"
             "asyncio.run(main(sys.argv[1]))\n")
-    out = subprocess.run([str(BIN / "python"), "-c", code, run_id], env=stack.env(), capture_output=True, text=True,
-                         check=True)
-    return json.loads(out.stdout.strip().splitlines()[-1])
+    return _client_json(stack, code, run_id)
 
 
 
@@ -135,6 +138,4 @@ def subflow_runs(stack: Stack, run_id: str) -> dict[str, str]:
             "            parent_task_run_id=FlowRunFilterParentTaskRunId(any_=[t.id for t in tasks])))\n"
             "        print(json.dumps({str(r.id): (await c.read_flow(r.flow_id)).name for r in runs}))\n"
             "asyncio.run(main(sys.argv[1]))\n")
-    out = subprocess.run([str(BIN / "python"), "-c", code, run_id], env=stack.env(), capture_output=True, text=True,
-                         check=True)
-    return json.loads(out.stdout.strip().splitlines()[-1])
+    return _client_json(stack, code, run_id)

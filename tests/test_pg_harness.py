@@ -105,7 +105,8 @@ def test_optuna_rdb_storage_with_heartbeat(pg):
 
         # a trial whose worker died: one heartbeat, then silence past the grace period -> failed and re-queued
         dead = study.ask()
-        storage.record_heartbeat(dead._trial_id)
+        storage.record_heartbeat(storage.get_trial_id_from_study_id_trial_number(
+            storage.get_study_id_from_name("harness"), dead.number))
         time.sleep(2.5)
         deadline = time.monotonic() + 15
         while study.get_trials(deepcopy=False)[dead.number].state == optuna.trial.TrialState.RUNNING:

@@ -101,7 +101,8 @@ def perform(notes: list[tuple[float, float, int]], length: float, qpm: float | N
     return played
 
 
-def _varlen(n: int) -> bytes:
+def varlen(n: int) -> bytes:
+    """A MIDI variable-length quantity (delta times, chunk lengths of meta events)."""
     out = [n & 0x7F]
     n >>= 7
     while n:
@@ -113,7 +114,7 @@ def _varlen(n: int) -> bytes:
 def _track(events: list[tuple[int, int, bytes]]) -> bytes:
     body, last = b"", 0
     for tick, _, data in sorted(events):
-        body += _varlen(tick - last) + data
+        body += varlen(tick - last) + data
         last = tick
     body += b"\x00\xff\x2f\x00"
     return b"MTrk" + len(body).to_bytes(4, "big") + body
