@@ -20,9 +20,9 @@ from optuna.trial import FrozenTrial, TrialState
 from prefect.artifacts import create_progress_artifact, update_progress_artifact
 from prefect.events import emit_event
 
+from .storage import FAIL_ATTR
 from .trial import FLOW_RUN_ATTR, PRUNED_ATTR, WORKER_ATTR
 
-FAIL_ATTR = "fail_reason"  # set by the trial flow, or by the sweep for a trial whose flow run died
 ENDED = {TrialState.COMPLETE: "completed", TrialState.PRUNED: "pruned", TrialState.FAIL: "failed"}
 
 

@@ -21,6 +21,7 @@ from .settings import state_dir
 
 HEARTBEAT_SECONDS = 10
 GRACE_SECONDS = 60
+FAIL_ATTR = "fail_reason"  # a failed trial's reason: set by its trial flow, or by the sweep when its flow run died
 
 
 def storage_kind(url: str) -> str:
@@ -58,7 +59,7 @@ def trial_id(storage: optuna.storages.BaseStorage, study_name: str, number: int)
 def fail_trial(study: optuna.Study, storage: optuna.storages.BaseStorage, number: int, reason: str) -> bool:
     """Fail a RUNNING trial with its reason (user attr `fail_reason`); False if it finished meanwhile."""
     try:
-        storage.set_trial_user_attr(trial_id(storage, study.study_name, number), "fail_reason", reason[:1000])
+        storage.set_trial_user_attr(trial_id(storage, study.study_name, number), FAIL_ATTR, reason[:1000])
         study.tell(number, state=TrialState.FAIL)
     except UpdateFinishedTrialError:  # it told Optuna itself between our look and our tell
         return False

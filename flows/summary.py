@@ -14,6 +14,7 @@ from prefect.artifacts import create_markdown_artifact
 from lstm.seed import SEED
 
 from .settings import tracking_uri
+from .storage import FAIL_ATTR
 from .tracking import client, experiment_id
 
 
@@ -50,7 +51,7 @@ def write_summary(study: optuna.Study, p, summary: dict, parent_run: str) -> str
         link = f"[{run[:8]}]({ui}/#/experiments/{exp}/runs/{run})" if run else "–"
         val = t.value if t.state == TrialState.COMPLETE else None
         params = ", ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in t.params.items())
-        state = t.state.name + (f" ({t.user_attrs['fail_reason'][:80]})" if "fail_reason" in t.user_attrs else "")
+        state = t.state.name + (f" ({t.user_attrs[FAIL_ATTR][:80]})" if FAIL_ATTR in t.user_attrs else "")
         rows.append(f"| {t.number} | {state} | {_pct(val)} | {_pct(t.user_attrs.get('test_accuracy'))} | "
                     f"{params} | {link} |")
     best = summary.get("best")

@@ -40,7 +40,7 @@ from .phases import Phases
 from .retry import no_more_retries, transient
 from .settings import state_dir
 from .space import Space, load_space
-from .storage import heartbeat, make_storage, trial_id
+from .storage import FAIL_ATTR, heartbeat, make_storage, trial_id
 
 FLOW_RUN_ATTR = "prefect_flow_run"  # the trial flow run that owns a trial: how a sweep knows it is alive
 WORKER_ATTR = "worker"  # where it runs, and why it was pruned: what the sweep's watch shows (flows/progress.py)
@@ -152,7 +152,7 @@ def objective(study: optuna.Study, live: optuna.Trial, search: Space, prepared: 
             raise  # Prefect retries this flow run, which continues the trial from its checkpoint
         reason = f"{type(exc).__name__}: {exc}"
         get_run_logger().error("trial %d failed, not retried: %s", live.number, reason)
-        live.set_user_attr("fail_reason", reason[:1000])
+        live.set_user_attr(FAIL_ATTR, reason[:1000])
         study.tell(live, state=optuna.trial.TrialState.FAIL)
         mlflow.set_tags({"optuna.state": "FAIL", "failure_reason": reason[:5000]})
         raise  # the `with` ends the run FAILED
