@@ -4,6 +4,7 @@ MLflow server, then assertions on what MLflow, Optuna and Prefect hold."""
 from __future__ import annotations
 
 import subprocess
+from pathlib import Path
 
 import optuna
 import pytest
@@ -81,6 +82,14 @@ def test_sweep_completes_and_logs_every_trial(stack, first_sweep):
     assert {"optuna/optimization_history.html", "optuna/param_importances.html"} <= optuna_plots
     summary = first_sweep["artifacts"][f"study-{STUDY}"]  # the Prefect markdown artifact
     assert "| trial | state |" in summary and "1.46%" in summary and "chorales-lstm" in summary
+
+
+def test_mlflow_server_is_one_process(stack, first_sweep):
+    """flows/mlflow_server.py: the server that just served the sweep is uvicorn itself, no waiting parent."""
+    pid = int((stack.state / "pids" / "mlflow-server.pid").read_text())
+    cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+    assert b"uvicorn" in cmdline and b"mlflow.server.fastapi_app:app" in cmdline, cmdline
+    assert Path(f"/proc/{pid}/task/{pid}/children").read_text().split() == []
 
 
 def test_optuna_study_links_to_mlflow(stack, first_sweep, monkeypatch):
