@@ -1,8 +1,10 @@
 """Where a trial's time goes besides its epochs, logged to MLflow as `phase_<name>_seconds`.
 
 Phases: `startup` (the trial process's start to its flow body: interpreter, imports, Prefect's engine),
-`data_load`, `training` and `evaluation` (lstm.train's own timing), `export` (the pt2 model logged to
-MLflow) and `music` (the sample, its metrics and files). A trial's fixed cost is everything but `training`.
+`setup` (the study loaded, the trial asked for), `data_load`, `training` and `evaluation` (lstm.train's
+own timing), `music` (the sample, its metrics and files) and, for a trial that may be registered
+(flows/outputs.py), `export` (the pt2 model logged to MLflow). A trial's fixed cost is everything but
+`training`.
 """
 
 from __future__ import annotations

@@ -13,29 +13,19 @@ from __future__ import annotations
 
 import os
 import socket
-import tempfile
-import time
 import warnings
 from pathlib import Path
 
 import mlflow
-import numpy as np
 import optuna
 import torch
-from mlflow import MlflowClient
-from mlflow.entities import Metric
-from mlflow.models import ModelSignature
-from mlflow.types import Schema, TensorSpec
 from prefect import flow, get_run_logger
 from prefect.runtime import flow_run
 
-from lstm.checkpoint import load_model
-from lstm.export import exportable
-from lstm.models import NextToken
-from lstm.music.generate import sample_report
 from lstm.train import TrainConfig, train
 
 from . import tracking
+from .outputs import export_reason, log_outputs
 from .phases import Phases
 from .retry import no_more_retries, transient
 from .settings import state_dir
@@ -45,9 +35,6 @@ from .storage import FAIL_ATTR, heartbeat, make_storage, trial_id
 FLOW_RUN_ATTR = "prefect_flow_run"  # the trial flow run that owns a trial: how a sweep knows it is alive
 WORKER_ATTR = "worker"  # where it runs, and why it was pruned: what the sweep's watch shows (flows/progress.py)
 PRUNED_ATTR = "pruned_reason"
-FINAL_METRICS = ("train_accuracy", "val_accuracy", "val_loss", "test_accuracy", "test_top5_accuracy",
-                 "test_loss", "test_perplexity")
-
 
 def worker_name() -> str:
     """The Prefect worker's name (flows/stack.py and docker/compose.yaml set MAESTRO_WORKER), else the host."""
@@ -67,11 +54,12 @@ def trial(study_name: str, space: str, prepared: str, parent_run: str, experimen
     `seed` seeds this trial's sampler (TPE) and its training; the sweep gives every trial flow its own."""
     phases = Phases()  # start-up: this process's start to here
     try:
-        tracking.check_reachable()  # fail (and retry) before asking, not halfway through a trial
-        search, optuna_storage = load_space(space), make_storage(storage)
-        study = optuna.load_study(study_name=study_name, storage=optuna_storage, pruner=search.pruner(),
-                                  sampler=optuna.samplers.TPESampler(seed=seed))
-        live = ask(study, optuna_storage, search)
+        with phases("setup"):
+            tracking.check_reachable()  # fail (and retry) before asking, not halfway through a trial
+            search, optuna_storage = load_space(space), make_storage(storage)
+            study = optuna.load_study(study_name=study_name, storage=optuna_storage, pruner=search.pruner(),
+                                      sampler=optuna.samplers.TPESampler(seed=seed))
+            live = ask(study, optuna_storage, search)
         if live is None:
             return {"state": "already finished"}
         with trial_run(study, live, experiment, parent_run, search), heartbeat(optuna_storage, study_name, live.number):
@@ -137,8 +125,8 @@ def objective(study: optuna.Study, live: optuna.Trial, search: Space, prepared: 
         metrics = train(prepared, run_dir, cfg, device=device, on_epoch=on_epoch, resume=True)
         for name, seconds in metrics["phase_seconds"].items():  # data_load, training, evaluation
             phases.add(name, seconds)
-        log_results(metrics, run_dir)
-        model_uri = _log_model_and_music(run_dir, Path(prepared), cfg.seed, phases)
+        model_uri = log_outputs(metrics, run_dir, Path(prepared), cfg.seed, phases,
+                                export_reason(study, metrics["val_accuracy"]))
         mlflow.log_metrics(phases.metrics())
     except optuna.TrialPruned as pruned:
         get_run_logger().info("%s", pruned)
@@ -156,55 +144,10 @@ def objective(study: optuna.Study, live: optuna.Trial, search: Space, prepared: 
         study.tell(live, state=optuna.trial.TrialState.FAIL)
         mlflow.set_tags({"optuna.state": "FAIL", "failure_reason": reason[:5000]})
         raise  # the `with` ends the run FAILED
-    live.set_user_attr("model_uri", model_uri)
+    if model_uri:
+        live.set_user_attr("model_uri", model_uri)
     live.set_user_attr("test_accuracy", metrics["test_accuracy"])
     mlflow.set_tag("optuna.state", "COMPLETE")
     study.tell(live, metrics["val_accuracy"])
     return {"state": "COMPLETE", "number": live.number, "val_accuracy": metrics["val_accuracy"],
             "model_uri": model_uri}
-
-
-def log_model(model: torch.nn.Module, run_dir: Path, vocab_size: int) -> str:
-    """The model as a pickle-free pt2 program that runs on any batch size and sequence length."""
-    signature = ModelSignature(inputs=Schema([TensorSpec(np.dtype(np.int64), (-1, -1), "token_ids")]),
-                               outputs=Schema([TensorSpec(np.dtype(np.float32), (-1, vocab_size), "next_logits")]))
-    example = np.random.default_rng(0).integers(1, vocab_size, size=(2, 8))
-    # validate_serving_input=False: MLflow would load the program back and fail on its own list-shaped serving
-    # example (a warning, nothing checked); loading it for real is what the e2e test and `lstm generate` do.
-    info = mlflow.pytorch.log_model(NextToken(exportable(model)), name="model", serialization_format="pt2",
-                                    signature=signature, input_example=example, pip_requirements=["torch"],
-                                    validate_serving_input=False)
-    mlflow.log_artifact(str(run_dir / "model.pt"), "checkpoint")  # weights + config + vocabulary
-    return info.model_uri
-
-
-def log_results(metrics: dict, run_dir: Path) -> None:
-    epochs, last = len(metrics["history"]), metrics["history"][-1]
-    final = {k: metrics[k] for k in FINAL_METRICS}
-    # val_accuracy/val_loss already have their point at the last epoch, unless the epochs validated on a
-    # subset (eval_windows): then the full-set figure gets the next step, so each curve stays one point a step.
-    same = {k for k in ("val_accuracy", "val_loss") if abs(final[k] - last[k]) < 1e-12}
-    now = int(time.time() * 1000)
-    points = [Metric(k, v, now, epochs + 1 if k.startswith("val_") else epochs)
-              for k, v in final.items() if k not in same]
-    points += [Metric(f"baseline_{k}_accuracy", v, now, 0) for k, v in metrics["baselines"].items()]
-    gd = metrics["error_analysis"]
-    points += [Metric(k, gd[k], now, 0) for k in ("predicted_share_G", "predicted_share_D", "top2_predicted_share")]
-    MlflowClient().log_batch(mlflow.active_run().info.run_id, metrics=points)  # one request, a step per key
-    mlflow.log_artifact(str(run_dir / "gd_histogram.html"))
-    mlflow.log_artifact(str(run_dir / "gd_histogram.json"))
-    mlflow.log_artifact(str(run_dir / "metrics.json"))
-
-
-def _log_model_and_music(run_dir: Path, prepared: Path, seed: int, phases: Phases) -> str:
-    """The model, then music sampled from it and measured against the test split (issue: accuracy alone
-    does not say whether a model makes music)."""
-    with phases("export"):
-        model, saved = load_model(run_dir, "cpu")
-        uri = log_model(model, run_dir, len(saved["vocab"]))
-    with phases("music"), tempfile.TemporaryDirectory() as tmp:
-        music = sample_report(model, saved["vocab"], prepared, Path(tmp), seed=seed,
-                              seq_len=saved["config"]["seq_len"])
-        mlflow.log_metrics(music)
-        mlflow.log_artifacts(tmp, "music")
-    return uri

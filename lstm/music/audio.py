@@ -64,22 +64,50 @@ def write_audio(midi_path: str | Path, fmt: str = DEFAULT_FORMAT, out: str | Pat
                 soundfont: str | Path | None = None) -> tuple[Path | None, str]:
     """Render MIDI_PATH to OUT (default: beside it, the format's suffix); returns (the file or None, a
     one-line message)."""
+    return start_audio(midi_path, fmt, out, soundfont).result()
+
+
+class Rendering:
+    """FluidSynth rendering in the background (a child process): `result()` waits for it and returns
+    (the file or None, a one-line message), as write_audio does."""
+
+    def __init__(self, out: Path, proc: subprocess.Popen | None = None, message: str = ""):
+        self.out, self.proc, self.message = out, proc, message
+
+    def result(self, timeout: float = 600) -> tuple[Path | None, str]:
+        if self.proc is None:
+            return None, self.message
+        try:
+            stdout, stderr = self.proc.communicate(timeout=timeout)
+        except subprocess.TimeoutExpired as exc:
+            self.proc.kill()
+            self.proc.communicate()
+            return None, f"no audio: fluidsynth failed: {type(exc).__name__}: {exc}"
+        out = self.out
+        if self.proc.returncode != 0 or not out.is_file() or out.stat().st_size == 0:
+            reason = (stderr or stdout or "").strip().splitlines()
+            out.unlink(missing_ok=True)
+            return None, (f"no audio: fluidsynth exited {self.proc.returncode}: "
+                          f"{reason[-1][:200] if reason else 'no output'}")
+        return out, f"wrote {out} ({out.stat().st_size / 1e6:.2f} MB)"
+
+
+def start_audio(midi_path: str | Path, fmt: str = DEFAULT_FORMAT, out: str | Path | None = None,
+                soundfont: str | Path | None = None) -> Rendering:
+    """Start rendering MIDI_PATH as write_audio does, and return at once: FluidSynth runs on its own
+    core while the caller goes on (a trial exports its model meanwhile)."""
     if fmt not in FORMATS:
         raise ValueError(f"unknown audio format {fmt!r}: choose one of {', '.join(FORMATS)}")
+    out = Path(out) if out else audio_path(midi_path, fmt)
     if soundfont is None and (why := missing()):
-        return None, f"no audio: {why}"
+        return Rendering(out, message=f"no audio: {why}")
     _, file_type, rate = FORMATS[fmt]
     sf2 = Path(soundfont) if soundfont else find_soundfont()
-    out = Path(out) if out else audio_path(midi_path, fmt)
     # -n: no MIDI input, -i: no shell, -q: quiet; -F renders as fast as it can into the file.
     cmd = [shutil.which("fluidsynth") or "fluidsynth", "-niq", "-T", file_type, "-F", str(out), "-r", str(rate),
            str(sf2), str(midi_path)]
     try:
-        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
-    except (OSError, subprocess.TimeoutExpired) as exc:
-        return None, f"no audio: fluidsynth failed: {type(exc).__name__}: {exc}"
-    if proc.returncode != 0 or not out.is_file() or out.stat().st_size == 0:
-        reason = (proc.stderr or proc.stdout or "").strip().splitlines()
-        out.unlink(missing_ok=True)
-        return None, f"no audio: fluidsynth exited {proc.returncode}: {reason[-1][:200] if reason else 'no output'}"
-    return out, f"wrote {out} ({out.stat().st_size / 1e6:.2f} MB)"
+        proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    except OSError as exc:
+        return Rendering(out, message=f"no audio: fluidsynth failed: {type(exc).__name__}: {exc}")
+    return Rendering(out, proc)

@@ -239,13 +239,15 @@ def music_report(model: nn.Module, vocab: list[str], prepared_dir: str | Path, s
 
 
 def sample_report(model: nn.Module, vocab: list[str], prepared_dir: str | Path, out_dir: str | Path,
-                  seed: int = 0, n_pieces: int = 3, length: int = 200, seq_len: int | None = None) -> dict[str, float]:
+                  seed: int = 0, n_pieces: int = 3, length: int = 200, seq_len: int | None = None,
+                  audio: str | None = DEFAULT_FORMAT) -> dict[str, float]:
     """What the study calls per trial: n pieces sampled (temperature 1) after the starts of the first
     n test files, their music metrics against the whole test split (a flat dict of floats, names in
     lstm.music.metrics.METRIC_NAMES), and the first piece written to OUT_DIR/sample.mid with its
     piano roll OUT_DIR/sample_pianoroll.html (+ .png with kaleido, + sample.ogg with FluidSynth: lstm.music.audio).
 
-    seq_len: the model's context, config['seq_len'] (None: the prepared directory's seq_len)."""
+    seq_len: the model's context, config['seq_len'] (None: the prepared directory's seq_len); audio: the
+    format of sample's audio, None for none (a caller may render it itself, lstm.music.audio.start_audio)."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     prompts, generated, gen = _generate_from_test(model, vocab, prepared_dir, seed, n_pieces, length, seq_len,
@@ -253,7 +255,7 @@ def sample_report(model: nn.Module, vocab: list[str], prepared_dir: str | Path, 
     metrics = music_metrics(generated, load_test_pieces(prepared_dir)[0])
     if generated:
         title = f"sample after {Path(prompts[0].source).name}: {length} tokens, seed {seed}"
-        write_piece(generated[0], midi_rhythm(prompts[0].midi_path), out_dir / "sample.mid", gen, title)
+        write_piece(generated[0], midi_rhythm(prompts[0].midi_path), out_dir / "sample.mid", gen, title, audio)
     return metrics
 
 
