@@ -14,7 +14,7 @@ from lstm.checkpoint import load_model
 from lstm.cli import main
 from lstm.data.tokens import midi_tokens
 from lstm.data.vocab import UNKNOWN
-from lstm.music import audio
+from lstm.music import audio, render
 from lstm.music.generate import (
     UNKNOWN_ID,
     generate_piece,
@@ -83,6 +83,20 @@ def test_midi_parses_back_to_the_generated_tokens(loaded, prompt, tmp_path, no_f
     assert midi_tokens(tmp_path / "piece.mid") == piece.tokens  # notes as notes, chords as their normal order
     assert (tmp_path / "piece_pianoroll.html").is_file()
     assert len(piece.messages) == 1 and "fluidsynth" in piece.messages[0]
+
+
+def test_rhythm_is_kept_beside_the_token_cache(prompt, tmp_path, monkeypatch):
+    """A trial reads its prompt's rhythm every time: music21 parses the file once per content, then the cache."""
+    monkeypatch.setenv("MAESTRO_LSTM_CACHE", str(tmp_path))
+    render._midi_rhythm.cache_clear()
+    parsed = midi_rhythm(prompt.midi_path)
+    [kept] = (tmp_path / "rhythms").glob("*.json")
+    assert json.loads(kept.read_text()) == {"pairs": [list(p) for p in parsed.pairs], "tempo": parsed.tempo}
+    kept.write_text(json.dumps({"pairs": [[1.0, 0.5]], "tempo": 33.0}))  # what the next read must return
+    render._midi_rhythm.cache_clear()
+    again = midi_rhythm(prompt.midi_path)
+    assert (again.pairs, again.tempo, again.source) == ([(1.0, 0.5)], 33.0, str(prompt.midi_path))
+    render._midi_rhythm.cache_clear()
 
 
 def test_rhythm_comes_from_the_prompt_midi(loaded, prompt, tmp_path):

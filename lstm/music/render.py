@@ -11,7 +11,10 @@ pitch strikes again, so the written MIDI tokenizes back to exactly the sampled t
 from __future__ import annotations
 
 import functools
+import hashlib
+import json
 import math
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -75,11 +78,35 @@ def score_rhythm(score, source: str = "") -> Rhythm:
     return Rhythm(pairs, float(bpm) if bpm else DEFAULT_TEMPO, source)
 
 
+RHYTHM_CACHE_VERSION = 1  # bump when score_rhythm changes what it reads
+
+
+def _rhythm_cache_file(data: bytes) -> Path:
+    """Where the rhythm of a MIDI file with these bytes is kept: beside the token cache, keyed by content
+    and music21's version (a trial reads its prompt's rhythm every time; music21 parses a long
+    performance for seconds)."""
+    from lstm.data.corpus import default_cache_dir
+    from lstm.data.fast_midi import installed_music21
+
+    key = hashlib.sha256(data + f"|{installed_music21()}|{RHYTHM_CACHE_VERSION}".encode()).hexdigest()[:24]
+    return default_cache_dir() / "rhythms" / f"{key}.json"
+
+
 @functools.lru_cache(maxsize=16)
 def _midi_rhythm(path: str, mtime: float) -> Rhythm:
     from music21 import converter
 
-    return score_rhythm(converter.parse(path, format="midi", forceSource=True), path)
+    cached = _rhythm_cache_file(Path(path).read_bytes())
+    if cached.is_file():
+        kept = json.loads(cached.read_text())
+        return Rhythm([tuple(p) for p in kept["pairs"]], kept["tempo"], path)
+    rhythm = score_rhythm(converter.parse(path, format="midi", forceSource=True), path)
+    if rhythm.source == path:  # not the default distribution (that one says why, for this file)
+        cached.parent.mkdir(parents=True, exist_ok=True)
+        tmp = cached.with_suffix(f".tmp{os.getpid()}")
+        tmp.write_text(json.dumps({"pairs": rhythm.pairs, "tempo": rhythm.tempo}))
+        tmp.replace(cached)
+    return rhythm
 
 
 def midi_rhythm(path: str | Path) -> Rhythm:
