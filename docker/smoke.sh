@@ -48,7 +48,8 @@ POSTGRES_IMAGE=$POSTGRES_IMAGE
 ENV
 # compose prefers the shell's variables to the env file's: drop any the compose file reads
 unset $(sed -n 's/^\([A-Z_][A-Z0-9_]*\)=.*/\1/p' docker/.env.example "$work/smoke.env") \
-    STACK_PREFECT_API_URL STACK_MLFLOW_URI STACK_POSTGRES GPU_0 GPU_1 WORKER_NAME MLFLOW_CORS_ALLOWED_ORIGINS
+    STACK_PREFECT_API_URL STACK_MLFLOW_URI STACK_POSTGRES GPU_0 GPU_1 WORKER_NAME MLFLOW_CORS_ALLOWED_ORIGINS \
+    COMPOSE_PROFILES
 
 if "$DOCKER" compose version >/dev/null 2>&1; then compose=("$DOCKER" compose)
 elif command -v docker-compose >/dev/null && docker-compose version >/dev/null 2>&1; then compose=(docker-compose)
@@ -64,8 +65,15 @@ rc=$("$DOCKER" wait "$deploy_id")
 "${compose[@]}" logs --no-color deploy | grep -E "deployed|automation" || true
 ((rc == 0)) || die "deploy exited $rc"
 
-phase "memory at rest (proportional set size, docker/pss.py)"
+phase "memory at rest, one trial worker (proportional set size, docker/pss.py)"
 sleep 20  # let the workers' first polls and the servers' startup services settle
+python3 docker/pss.py --compose "$project" | sed 's/^/    /'
+
+# Two trial workers for the sweep below: the second GPU's worker (profile two-gpus), as a two-GPU machine runs
+compose+=(--profile two-gpus)
+phase "up -d worker-gpu-1 (profile two-gpus), then the memory at rest again"
+"${compose[@]}" up -d --no-deps worker-gpu-1 2>&1 | grep -v "^Creating\|^Starting" || true
+sleep 20
 python3 docker/pss.py --compose "$project" | sed 's/^/    /'
 
 phase "prefect deployment run study/sweep: 2 trials, 2 at a time, smoke space, embedded data"

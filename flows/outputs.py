@@ -1,11 +1,12 @@
 """What a completed trial leaves in its MLflow run: final metrics and baselines, the G/D histogram, the
-checkpoint, music sampled from the model (MIDI, piano roll, audio), and the registrable pt2 model.
+checkpoint (`checkpoint/model.pt`: weights, config, vocabulary), and music sampled from the model (MIDI,
+piano roll, audio); and the registrable pt2 model of a trial, made when the sweep registers it.
 
-The pt2 export costs a trial seconds (tracing the model, MLflow's packaging) and only a study's best
-trial is ever registered (flows/registry.py), so a trial exports only when it is at least as good as
-every trial completed before it: the study's best always has its model, and most trials of a long
-study skip the export. Every trial keeps `checkpoint/model.pt` (weights, config, vocabulary), which
-`lstm generate --model` loads.
+The pt2 export costs seconds (tracing the model, MLflow's packaging: ~3.5 s on a CPU, ~9 s in a fresh
+process on the GPU machine) and only a study's best trial is ever registered, so no trial exports:
+`registrable_model` exports the best one from its checkpoint, once, into a logged model whose source
+run is the trial's (mlflow.initialize_logged_model), and the registry takes it from there. A trial's
+run stays as the trial left it.
 """
 
 from __future__ import annotations
@@ -16,7 +17,6 @@ from pathlib import Path
 
 import mlflow
 import numpy as np
-import optuna
 import torch
 from mlflow import MlflowClient
 from mlflow.entities import Metric
@@ -31,19 +31,10 @@ from lstm.music.audio import start_audio
 from lstm.music.generate import sample_report
 
 from .phases import Phases
+from .tracking import client
 
 FINAL_METRICS = ("train_accuracy", "val_accuracy", "val_loss", "test_accuracy", "test_top5_accuracy",
                  "test_loss", "test_perplexity")
-MODEL_TAG = "model_logged"  # "yes", or why not: the trial's runs say which ones can be registered
-
-
-def export_reason(study: optuna.Study, val_accuracy: float) -> str:
-    """"" when the trial should export its model (nothing completed is better), else why it does not."""
-    done = study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,))
-    best = max(done, key=lambda t: t.value, default=None)
-    if best is None or val_accuracy >= best.value:
-        return ""
-    return f"no: trial {best.number} is better (val_accuracy {best.value:.4f} > {val_accuracy:.4f})"
 
 
 def log_results(metrics: dict, run_dir: Path) -> None:
@@ -64,8 +55,9 @@ def log_results(metrics: dict, run_dir: Path) -> None:
     mlflow.log_artifact(str(run_dir / "model.pt"), "checkpoint")  # weights + config + vocabulary
 
 
-def log_model(model: torch.nn.Module, vocab_size: int) -> str:
-    """The model as a pickle-free pt2 program that runs on any batch size and sequence length."""
+def log_model(model: torch.nn.Module, vocab_size: int, model_id: str | None = None) -> str:
+    """The model as a pickle-free pt2 program that runs on any batch size and sequence length: into the
+    active run, or into the logged model `model_id` (mlflow.initialize_logged_model)."""
     signature = ModelSignature(inputs=Schema([TensorSpec(np.dtype(np.int64), (-1, -1), "token_ids")]),
                                outputs=Schema([TensorSpec(np.dtype(np.float32), (-1, vocab_size), "next_logits")]))
     example = np.random.default_rng(0).integers(1, vocab_size, size=(2, 8))
@@ -73,17 +65,15 @@ def log_model(model: torch.nn.Module, vocab_size: int) -> str:
     # example (a warning, nothing checked); loading it for real is what the e2e test and `lstm generate` do.
     info = mlflow.pytorch.log_model(NextToken(exportable(model)), name="model", serialization_format="pt2",
                                     signature=signature, input_example=example, pip_requirements=["torch"],
-                                    validate_serving_input=False)
+                                    validate_serving_input=False, model_id=model_id)
     return info.model_uri
 
 
-def log_outputs(metrics: dict, run_dir: Path, prepared: Path, seed: int, phases: Phases,
-                skip_export: str) -> str | None:
-    """Everything a completed trial logs; returns the model's URI (None when `skip_export` says why not).
-    Music is sampled from the model and measured against the test split (accuracy alone does not say
-    whether a model makes music); FluidSynth renders its audio while the rest is logged and exported."""
+def log_outputs(metrics: dict, run_dir: Path, prepared: Path, seed: int, phases: Phases) -> None:
+    """Everything a completed trial logs. Music is sampled from the model and measured against the test
+    split (accuracy alone does not say whether a model makes music); FluidSynth renders its audio while
+    the rest is logged."""
     model, saved = load_model(run_dir, "cpu")
-    uri = None
     with tempfile.TemporaryDirectory() as tmp:
         with phases("music"):
             music = sample_report(model, saved["vocab"], prepared, Path(tmp), seed=seed,
@@ -92,14 +82,23 @@ def log_outputs(metrics: dict, run_dir: Path, prepared: Path, seed: int, phases:
             rendering = start_audio(midi) if midi.is_file() else None
         with phases("evaluation"):
             log_results(metrics, run_dir)
-        if not skip_export:
-            with phases("export"):
-                uri = log_model(model, len(saved["vocab"]))
-        mlflow.set_tag(MODEL_TAG, skip_export or "yes")
         with phases("music"):
+            mlflow.log_metrics(music)
             sound, message = rendering.result() if rendering else (None, "no sample")
             if sound is None:
                 get_run_logger().info("%s", message)
-            mlflow.log_metrics(music)
             mlflow.log_artifacts(tmp, "music")
-    return uri
+
+
+def registrable_model(run_id: str) -> str:
+    """The pt2 model of a trial's run: the logged model it already has, else one exported now from its
+    checkpoint (no active run needed, the run itself untouched)."""
+    c = client()
+    experiment = c.get_run(run_id).info.experiment_id
+    found = c.search_logged_models([experiment], filter_string=f"source_run_id = '{run_id}'", max_results=1)
+    if found:
+        return found[0].model_uri
+    with tempfile.TemporaryDirectory() as tmp:
+        model, saved = load_model(c.download_artifacts(run_id, "checkpoint/model.pt", tmp), "cpu")
+        logged = mlflow.initialize_logged_model(name="model", source_run_id=run_id, experiment_id=experiment)
+        return log_model(model, len(saved["vocab"]), model_id=logged.model_id)

@@ -2,9 +2,8 @@
 
 Phases: `startup` (the trial process's start to its flow body: interpreter, imports, Prefect's engine),
 `setup` (the study loaded, the trial asked for), `data_load`, `training` and `evaluation` (lstm.train's
-own timing), `music` (the sample, its metrics and files) and, for a trial that may be registered
-(flows/outputs.py), `export` (the pt2 model logged to MLflow). A trial's fixed cost is everything but
-`training`.
+own timing) and `music` (the sample, its metrics and files). A trial's fixed cost is everything but
+`training` (no trial exports its model: flows/outputs.py).
 """
 
 from __future__ import annotations

@@ -20,6 +20,7 @@ from mlflow.exceptions import MlflowException
 
 from lstm.data.dataset import layout
 
+from .outputs import registrable_model
 from .tracking import client
 
 MAESTRO_MODEL = "maestro-lstm"
@@ -36,15 +37,16 @@ def registered_name(data_dir: Path | None) -> str:
     return f"{slug or 'data'}-lstm"
 
 
-def promote(model_uri: str, run_id: str, tags: dict, name: str) -> dict:
-    """Register (once per trial run) as `name` and set the alias; returns name, version, alias and reason."""
+def promote(run_id: str, tags: dict, name: str) -> dict:
+    """Register the trial run's model (once per run; exported now if it has none) as `name` and set the
+    alias; returns name, version, alias and reason."""
     c = client()
     mlflow.set_tracking_uri(c.tracking_uri)
     existing = [v for v in c.search_model_versions(f"name = '{name}'") if v.tags.get("mlflow_run_id") == run_id]
     if existing:
         version = existing[0]
     else:
-        version = mlflow.register_model(model_uri, name, tags={**tags, "mlflow_run_id": run_id})
+        version = mlflow.register_model(registrable_model(run_id), name, tags={**tags, "mlflow_run_id": run_id})
     champion = _alias(c, name, "champion")
     alias, reason = decide_alias(champion.version if champion else None, champion.tags if champion else {},
                                  version.version, float(tags["val_accuracy"]), tags["data_hash"])

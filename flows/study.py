@@ -189,7 +189,7 @@ def study(data_dir: str = "", space: str = "smoke", n_trials: int = 0, n_paralle
         summary["best"] = {"number": best.number, "params": best.params, "val_accuracy": best.value,
                            "test_accuracy": best.user_attrs.get("test_accuracy"),
                            "mlflow_run_id": best.user_attrs["mlflow_run_id"]}
-        summary["registry"] = promote(best.user_attrs["model_uri"], best.user_attrs["mlflow_run_id"], {
+        summary["registry"] = promote(best.user_attrs["mlflow_run_id"], {
             "study": p.study_name, "trial_number": str(best.number), "val_accuracy": f"{best.value:.6f}",
             "test_accuracy": f"{best.user_attrs.get('test_accuracy', float('nan')):.6f}",
             "data_hash": manifest["input_hash"]}, name=p.model_name)

@@ -25,7 +25,7 @@ from prefect.runtime import flow_run
 from lstm.train import TrainConfig, train
 
 from . import tracking
-from .outputs import export_reason, log_outputs
+from .outputs import log_outputs
 from .phases import Phases
 from .retry import no_more_retries, transient
 from .settings import state_dir
@@ -125,8 +125,7 @@ def objective(study: optuna.Study, live: optuna.Trial, search: Space, prepared: 
         metrics = train(prepared, run_dir, cfg, device=device, on_epoch=on_epoch, resume=True)
         for name, seconds in metrics["phase_seconds"].items():  # data_load, training, evaluation
             phases.add(name, seconds)
-        model_uri = log_outputs(metrics, run_dir, Path(prepared), cfg.seed, phases,
-                                export_reason(study, metrics["val_accuracy"]))
+        log_outputs(metrics, run_dir, Path(prepared), cfg.seed, phases)
         mlflow.log_metrics(phases.metrics())
     except optuna.TrialPruned as pruned:
         get_run_logger().info("%s", pruned)
@@ -144,10 +143,7 @@ def objective(study: optuna.Study, live: optuna.Trial, search: Space, prepared: 
         study.tell(live, state=optuna.trial.TrialState.FAIL)
         mlflow.set_tags({"optuna.state": "FAIL", "failure_reason": reason[:5000]})
         raise  # the `with` ends the run FAILED
-    if model_uri:
-        live.set_user_attr("model_uri", model_uri)
     live.set_user_attr("test_accuracy", metrics["test_accuracy"])
     mlflow.set_tag("optuna.state", "COMPLETE")
     study.tell(live, metrics["val_accuracy"])
-    return {"state": "COMPLETE", "number": live.number, "val_accuracy": metrics["val_accuracy"],
-            "model_uri": model_uri}
+    return {"state": "COMPLETE", "number": live.number, "val_accuracy": metrics["val_accuracy"]}

@@ -169,6 +169,8 @@ def test_sweeps_and_trials_have_their_pools(rendered):
         assert _flag(cmd, "--pool") == "gpu" and _flag(cmd, "--limit") == "1", cmd
         devices.append(str(services[name]["environment"]["CUDA_VISIBLE_DEVICES"]))
     assert devices == ["0", "1"]  # each trial worker on its own GPU
+    # the second GPU's worker only where asked for (COMPOSE_PROFILES=two-gpus): on one GPU it would use the CPU
+    assert "profiles" not in services["worker-gpu"] and services["worker-gpu-1"]["profiles"] == ["two-gpus"]
     assert services["deploy"]["command"][-2:] == ["-m", "flows.deploy"]  # creates both pools, deploys to them
 
 

@@ -12,7 +12,6 @@ import torch
 from mlflow.tracking import MlflowClient
 from music21 import converter
 
-from flows.outputs import MODEL_TAG
 from lstm.music import audio
 
 from stack import BIN, REPO, run_sweep, running_stack, subflow_runs
@@ -75,18 +74,20 @@ def test_sweep_completes_and_logs_every_trial(stack, first_sweep):
             if audio.missing() is None:  # CI installs FluidSynth (.ci/install-system-deps.sh): audio for real
                 assert "music/sample.ogg" in music
             assert "checkpoint/model.pt" in {a.path for a in c.list_artifacts(run.info.run_id, "checkpoint")}
-            # the pt2 model only when nothing completed before was better (flows/outputs.py)
-            exported = run.data.tags[MODEL_TAG] == "yes"
-            assert exported or run.data.tags[MODEL_TAG].startswith("no: trial ")
-            assert bool(c.search_logged_models([run.info.experiment_id],
-                                               filter_string=f"source_run_id = '{run.info.run_id}'")) == exported
             phases = {k for k in m if k.startswith("phase_")}  # where the trial's time went (flows/phases.py)
-            assert phases == {f"phase_{p}_seconds" for p in ("startup", "setup", "data_load", "training", "evaluation",
-                                                               "music", *(["export"] if exported else []))}
+            assert phases == {f"phase_{p}_seconds" for p in ("startup", "setup", "data_load", "training",
+                                                               "evaluation", "music")}
             assert all(m[k] > 0 for k in phases)
+    # no trial exports: the sweep exported the best one's checkpoint when it registered it (flows/outputs.py)
     finished = [r for r in children if r.info.status == "FINISHED"]
     best = max(finished, key=lambda r: r.data.metrics["val_accuracy"])
-    assert best.data.tags[MODEL_TAG] == "yes"  # the study's best can always be registered
+    logged = {r.info.run_id: c.search_logged_models([r.info.experiment_id],
+                                                    filter_string=f"source_run_id = '{r.info.run_id}'")
+              for r in children}
+    assert [len(models) for run_id, models in logged.items() if run_id == best.info.run_id] == [1]
+    assert sum(len(models) for models in logged.values()) == 1
+    (version,) = c.search_model_versions("name = 'chorales-lstm'")
+    assert version.source == logged[best.info.run_id][0].model_uri and version.run_id in (best.info.run_id, None)
     assert not [r for r in runs if r.info.status == "RUNNING"]
     optuna_plots = {a.path for a in c.list_artifacts(parents[0].info.run_id, "optuna")}
     assert {"optuna/optimization_history.html", "optuna/param_importances.html"} <= optuna_plots
