@@ -25,7 +25,6 @@ from mlflow.types import Schema, TensorSpec
 from prefect import get_run_logger
 
 from lstm.checkpoint import load_model
-from lstm.export import exportable
 from lstm.models import NextToken
 from lstm.music.audio import start_audio
 from lstm.music.generate import sample_report
@@ -58,6 +57,8 @@ def log_results(metrics: dict, run_dir: Path) -> None:
 def log_model(model: torch.nn.Module, vocab_size: int, model_id: str | None = None) -> str:
     """The model as a pickle-free pt2 program that runs on any batch size and sequence length: into the
     active run, or into the logged model `model_id` (mlflow.initialize_logged_model)."""
+    from lstm.export import exportable  # torch.export's machinery: only the sweep exports, trials need none
+
     signature = ModelSignature(inputs=Schema([TensorSpec(np.dtype(np.int64), (-1, -1), "token_ids")]),
                                outputs=Schema([TensorSpec(np.dtype(np.float32), (-1, vocab_size), "next_logits")]))
     example = np.random.default_rng(0).integers(1, vocab_size, size=(2, 8))
