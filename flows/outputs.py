@@ -18,7 +18,6 @@ from pathlib import Path
 import mlflow
 import numpy as np
 import torch
-from mlflow import MlflowClient
 from mlflow.entities import Metric
 from mlflow.models import ModelSignature
 from mlflow.types import Schema, TensorSpec
@@ -32,6 +31,8 @@ from lstm.music.generate import sample_report
 from .phases import Phases
 from .tracking import client
 
+CHECKPOINT_DIR = "checkpoint"
+CHECKPOINT = f"{CHECKPOINT_DIR}/model.pt"  # a trial run's weights-only model.pt, as an MLflow artifact path
 FINAL_METRICS = ("train_accuracy", "val_accuracy", "val_loss", "test_accuracy", "test_top5_accuracy",
                  "test_loss", "test_perplexity")
 
@@ -48,10 +49,10 @@ def log_results(metrics: dict, run_dir: Path) -> None:
     points += [Metric(f"baseline_{k}_accuracy", v, now, 0) for k, v in metrics["baselines"].items()]
     gd = metrics["error_analysis"]
     points += [Metric(k, gd[k], now, 0) for k in ("predicted_share_G", "predicted_share_D", "top2_predicted_share")]
-    MlflowClient().log_batch(mlflow.active_run().info.run_id, metrics=points)  # one request, a step per key
+    client().log_batch(mlflow.active_run().info.run_id, metrics=points)  # one request, a step per key
     for name in ("gd_histogram.html", "gd_histogram.json", "metrics.json"):
         mlflow.log_artifact(str(run_dir / name))
-    mlflow.log_artifact(str(run_dir / "model.pt"), "checkpoint")  # weights + config + vocabulary
+    mlflow.log_artifact(str(run_dir / "model.pt"), CHECKPOINT_DIR)  # weights + config + vocabulary
 
 
 def log_model(model: torch.nn.Module, vocab_size: int, model_id: str | None = None) -> str:
@@ -100,6 +101,6 @@ def registrable_model(run_id: str) -> str:
     if found:
         return found[0].model_uri
     with tempfile.TemporaryDirectory() as tmp:
-        model, saved = load_model(c.download_artifacts(run_id, "checkpoint/model.pt", tmp), "cpu")
+        model, saved = load_model(c.download_artifacts(run_id, CHECKPOINT, tmp), "cpu")
         logged = mlflow.initialize_logged_model(name="model", source_run_id=run_id, experiment_id=experiment)
         return log_model(model, len(saved["vocab"]), model_id=logged.model_id)

@@ -20,7 +20,7 @@ from mlflow.exceptions import MlflowException
 
 from lstm.data.dataset import layout
 
-from .outputs import registrable_model
+from .outputs import CHECKPOINT, registrable_model
 from .tracking import client
 
 MAESTRO_MODEL = "maestro-lstm"
@@ -84,5 +84,5 @@ def download_model_pt(uri: str, dst: str | Path) -> Path:
     name, _, ref = uri.removeprefix("models:/").partition("@")
     version = c.get_model_version_by_alias(name, ref) if ref else c.get_model_version(*name.split("/", 1))
     run_id = version.tags.get("mlflow_run_id") or version.run_id
-    local = c.download_artifacts(run_id, "checkpoint/model.pt", str(dst))
+    local = c.download_artifacts(run_id, CHECKPOINT, str(dst))
     return Path(local)

@@ -50,6 +50,13 @@ def file_key(path: Path, music21: str | None = None, part: str = "first") -> str
     return digest.hexdigest()
 
 
+def write_entry(entry: Path, value) -> None:
+    """A cache entry as JSON, atomically: a killed run never leaves half an entry."""
+    tmp = entry.with_suffix(f".tmp{os.getpid()}")
+    tmp.write_text(json.dumps(value))
+    tmp.replace(entry)
+
+
 def _tokenize_cached(args: tuple[str, str, Path, Path, str, str]) -> FileResult:
     split, rel, path, cache, reader, part = args
     if not path.is_file():
@@ -64,9 +71,7 @@ def _tokenize_cached(args: tuple[str, str, Path, Path, str, str]) -> FileResult:
         tokens, reason, used, declined = read.tokens, None, read.reader, read.declined
     except TokenizeError as exc:
         tokens, reason, used, declined = None, str(exc), None, None
-    tmp = entry.with_suffix(f".tmp{os.getpid()}")
-    tmp.write_text(json.dumps({"tokens": tokens, "reason": reason, "reader": used, "declined": declined}))
-    tmp.replace(entry)  # atomic: a killed run never leaves half an entry
+    write_entry(entry, {"tokens": tokens, "reason": reason, "reader": used, "declined": declined})
     return FileResult(split, rel, tokens, reason, False, key, used, declined)
 
 

@@ -95,7 +95,7 @@ class Rendering:
 def start_audio(midi_path: str | Path, fmt: str = DEFAULT_FORMAT, out: str | Path | None = None,
                 soundfont: str | Path | None = None) -> Rendering:
     """Start rendering MIDI_PATH as write_audio does, and return at once: FluidSynth runs on its own
-    core while the caller goes on (a trial exports its model meanwhile)."""
+    core while the caller goes on (a trial logs its results meanwhile)."""
     if fmt not in FORMATS:
         raise ValueError(f"unknown audio format {fmt!r}: choose one of {', '.join(FORMATS)}")
     out = Path(out) if out else audio_path(midi_path, fmt)

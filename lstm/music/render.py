@@ -11,10 +11,8 @@ pitch strikes again, so the written MIDI tokenizes back to exactly the sampled t
 from __future__ import annotations
 
 import functools
-import hashlib
 import json
 import math
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -81,31 +79,24 @@ def score_rhythm(score, source: str = "") -> Rhythm:
 RHYTHM_CACHE_VERSION = 1  # bump when score_rhythm changes what it reads
 
 
-def _rhythm_cache_file(data: bytes) -> Path:
-    """Where the rhythm of a MIDI file with these bytes is kept: beside the token cache, keyed by content
-    and music21's version (a trial reads its prompt's rhythm every time; music21 parses a long
-    performance for seconds)."""
-    from lstm.data.corpus import default_cache_dir
-    from lstm.data.fast_midi import installed_music21
-
-    key = hashlib.sha256(data + f"|{installed_music21()}|{RHYTHM_CACHE_VERSION}".encode()).hexdigest()[:24]
-    return default_cache_dir() / "rhythms" / f"{key}.json"
-
-
 @functools.lru_cache(maxsize=16)
 def _midi_rhythm(path: str, mtime: float) -> Rhythm:
+    """Kept beside the token cache under the file's token cache key (its content, music21's version, the
+    part read): a trial reads its prompt's rhythm every time, and music21 parses a long performance for
+    seconds."""
     from music21 import converter
 
-    cached = _rhythm_cache_file(Path(path).read_bytes())
+    from lstm.data.corpus import default_cache_dir
+    from lstm.data.prepare import file_key, write_entry
+
+    cached = default_cache_dir() / "rhythms" / f"{file_key(Path(path))}-r{RHYTHM_CACHE_VERSION}.json"
     if cached.is_file():
         kept = json.loads(cached.read_text())
         return Rhythm([tuple(p) for p in kept["pairs"]], kept["tempo"], path)
     rhythm = score_rhythm(converter.parse(path, format="midi", forceSource=True), path)
     if rhythm.source == path:  # not the default distribution (that one says why, for this file)
         cached.parent.mkdir(parents=True, exist_ok=True)
-        tmp = cached.with_suffix(f".tmp{os.getpid()}")
-        tmp.write_text(json.dumps({"pairs": rhythm.pairs, "tempo": rhythm.tempo}))
-        tmp.replace(cached)
+        write_entry(cached, {"pairs": rhythm.pairs, "tempo": rhythm.tempo})
     return rhythm
 
 
