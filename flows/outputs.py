@@ -1,6 +1,7 @@
 """What a completed trial leaves in its MLflow run: final metrics and baselines, the G/D histogram, the
-checkpoint (`checkpoint/model.pt`: weights, config, vocabulary), and music sampled from the model (MIDI,
-piano roll, audio); and the registrable pt2 model of a trial, made when the sweep registers it.
+checkpoint (`checkpoint/model.pt`: weights, config, vocabulary) (`log_results`), and music sampled from
+the model: MIDI, piano roll, audio (`Music`); and the registrable pt2 model of a trial, made when the
+sweep registers it.
 
 The pt2 export costs seconds (tracing the model, MLflow's packaging: ~3.5 s on a CPU, ~9 s in a fresh
 process on the GPU machine) and only a study's best trial is ever registered, so no trial exports:
@@ -71,25 +72,42 @@ def log_model(model: torch.nn.Module, vocab_size: int, model_id: str | None = No
     return info.model_uri
 
 
-def log_outputs(metrics: dict, run_dir: Path, prepared: Path, seed: int, phases: Phases) -> None:
-    """Everything a completed trial logs. Music is sampled from the model and measured against the test
-    split (accuracy alone does not say whether a model makes music); FluidSynth renders its audio while
-    the rest is logged."""
-    model, saved = load_model(run_dir, "cpu")
-    with tempfile.TemporaryDirectory() as tmp:
-        with phases("music"):
-            music = sample_report(model, saved["vocab"], prepared, Path(tmp), seed=seed,
-                                  seq_len=saved["config"]["seq_len"], audio=None)
-            midi = Path(tmp) / "sample.mid"
-            rendering = start_audio(midi) if midi.is_file() else None
-        with phases("evaluation"):
-            log_results(metrics, run_dir)
-        with phases("music"):
-            mlflow.log_metrics(music)
-            sound, message = rendering.result() if rendering else (None, "no sample")
+class Music:
+    """A completed trial's music: sampled from the kept model and measured against the test split
+    (accuracy alone does not say whether a model makes music), written as MIDI and piano roll, and
+    rendered to audio by FluidSynth, a child process on the other core. `start` is train's on_kept, so
+    the rendering overlaps the model's evaluation and the logging of its results; `log` waits for it."""
+
+    def __init__(self, prepared: Path, seed: int, phases: Phases):
+        self.prepared, self.seed, self.phases = prepared, seed, phases
+        self.metrics: dict[str, float] = {}
+        self.rendering = None
+
+    def __enter__(self) -> Music:
+        self._dir = tempfile.TemporaryDirectory()
+        self.dir = Path(self._dir.name)
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self.rendering:
+            self.rendering.stop()
+        self._dir.cleanup()
+
+    def start(self, model_path: Path) -> None:
+        with self.phases("music"):
+            model, saved = load_model(model_path, "cpu")
+            self.metrics = sample_report(model, saved["vocab"], self.prepared, self.dir, seed=self.seed,
+                                         seq_len=saved["config"]["seq_len"], audio=None)
+            midi = self.dir / "sample.mid"
+            self.rendering = start_audio(midi) if midi.is_file() else None
+
+    def log(self) -> None:
+        with self.phases("music"):
+            mlflow.log_metrics(self.metrics)
+            sound, message = self.rendering.result() if self.rendering else (None, "no sample")
             if sound is None:
                 get_run_logger().info("%s", message)
-            mlflow.log_artifacts(tmp, "music")
+            mlflow.log_artifacts(str(self.dir), "music")
 
 
 def registrable_model(run_id: str) -> str:

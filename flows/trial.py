@@ -25,7 +25,7 @@ from prefect.runtime import flow_run
 from lstm.train import TrainConfig, train
 
 from . import tracking
-from .outputs import log_outputs
+from .outputs import Music, log_results
 from .phases import Phases
 from .retry import no_more_retries, transient
 from .settings import state_dir
@@ -122,10 +122,14 @@ def objective(study: optuna.Study, live: optuna.Trial, search: Space, prepared: 
 
     try:
         cfg = TrainConfig(**search.train_config(live.params, seed))
-        metrics = train(prepared, run_dir, cfg, device=device, on_epoch=on_epoch, resume=True)
-        for name, seconds in metrics["phase_seconds"].items():  # data_load, training, evaluation
-            phases.add(name, seconds)
-        log_outputs(metrics, run_dir, Path(prepared), cfg.seed, phases)
+        with Music(Path(prepared), cfg.seed, phases) as music:  # sampled once the kept model is saved
+            metrics = train(prepared, run_dir, cfg, device=device, on_epoch=on_epoch, resume=True,
+                            on_kept=music.start)
+            for name, seconds in metrics["phase_seconds"].items():  # data_load, training, evaluation
+                phases.add(name, seconds)
+            with phases("evaluation"):
+                log_results(metrics, run_dir)
+            music.log()
         mlflow.log_metrics(phases.metrics())
     except optuna.TrialPruned as pruned:
         get_run_logger().info("%s", pruned)

@@ -125,8 +125,13 @@ def train_epoch(model: nn.Module, opt, scaler, split: Split, cfg: TrainConfig, e
 
 
 def train(data: str | Path, run: str | Path, cfg: TrainConfig, device: str = "auto",
-          on_epoch: Callable[[dict], None] | None = None, resume: bool = False) -> dict:
-    """Train, checkpointing into RUN; returns the final metrics (also written to RUN/metrics.json)."""
+          on_epoch: Callable[[dict], None] | None = None, resume: bool = False,
+          on_kept: Callable[[Path], None] | None = None) -> dict:
+    """Train, checkpointing into RUN; returns the final metrics (also written to RUN/metrics.json).
+
+    on_epoch: called with each epoch's metrics (it may raise to stop training). on_kept: called with
+    RUN/model.pt once the kept model is saved, before it is evaluated, so that work needing only the
+    model overlaps the evaluation (a trial samples its music there, and FluidSynth renders meanwhile)."""
     from .evaluate import evaluate_run
 
     data, run = Path(data), Path(run)
@@ -180,6 +185,10 @@ def train(data: str | Path, run: str | Path, cfg: TrainConfig, device: str = "au
     trained = time.perf_counter()
     model.load_state_dict(best["model"])  # the kept model is the best epoch's
     save_model(run / "model.pt", model, asdict(cfg), vocab, manifest["input_hash"])
+    hook_started = time.perf_counter()
+    if on_kept:
+        on_kept(run / "model.pt")
+    in_hook = time.perf_counter() - hook_started  # the caller's time, not the evaluation's
     result = evaluate_run(run, data, device=str(dev), model=model,
                           splits={"train": train_split, "validation": val_split})
     result["best_epoch"] = best["epoch"]
@@ -188,7 +197,7 @@ def train(data: str | Path, run: str | Path, cfg: TrainConfig, device: str = "au
     result["history"] = history
     # Where this call's time went (the study logs them): data_load includes building the model and optimizer.
     result["phase_seconds"] = {"data_load": loaded - started, "training": trained - loaded,
-                               "evaluation": time.perf_counter() - trained}
+                               "evaluation": time.perf_counter() - trained - in_hook}
     (run / "metrics.json").write_text(json.dumps(result, indent=2))
     return result
 

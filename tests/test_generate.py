@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 import json
 import math
+import os
 import shutil
 
 import pytest
@@ -270,3 +271,25 @@ def test_evaluate_music_flag(tiny_run, prepared, tmp_path, capsys):
     assert main(["evaluate", "--model", str(run), "--data", str(prepared), "--device", "cpu", "--music"]) == 0
     out = capsys.readouterr().out
     assert "pitch-class TVD" in out and "repeat rate" in out and "distinct ratio" in out
+
+
+def test_a_trials_music_imports_no_music21_once_its_rhythm_is_kept(tiny_run, prepared, tmp_path):
+    """music21 costs a trial 0.4 s to import: with its prompt's rhythm kept, the sample needs none of it."""
+    import subprocess
+    import sys
+
+    script = f"""
+import sys
+from lstm.checkpoint import load_model
+from lstm.music.generate import sample_report
+model, saved = load_model({str(tiny_run)!r})
+sample_report(model, saved["vocab"], {str(prepared)!r}, sys.argv[1], seq_len=saved["config"]["seq_len"],
+              audio=None)
+print("music21" in sys.modules)
+"""
+    env = {**os.environ, "MAESTRO_LSTM_CACHE": str(tmp_path / "cache")}
+    first, second = (subprocess.run([sys.executable, "-c", script, str(tmp_path / out)], env=env, text=True,
+                                    capture_output=True, check=True).stdout.split()[-1] for out in ("a", "b"))
+    assert (first, second) == ("True", "False")  # the first parses the prompt's rhythm with music21
+    assert (tmp_path / "a" / "sample.mid").read_bytes() == (tmp_path / "b" / "sample.mid").read_bytes()
+    assert len(midi_tokens(tmp_path / "b" / "sample.mid")) == 200

@@ -5,13 +5,14 @@ from __future__ import annotations
 import json
 import math
 import re
+from collections import Counter, defaultdict
 from dataclasses import asdict, replace
 
 import numpy as np
 import pytest
 import torch
 
-from lstm.baselines import NGram
+from lstm.baselines import BASELINES, data_baselines, fit
 from lstm.checkpoint import load_model
 from lstm.data.windows import load_split, load_vocab
 from lstm.evaluate import TRAIN_EVAL_WINDOWS, evaluate_split
@@ -70,7 +71,7 @@ def test_tiny_run_beats_the_most_frequent_token_on_train(tiny_run, prepared):
     targets = load_split(prepared, "train", 32).targets().numpy()
     # every train window was scored, or an evenly spaced TRAIN_EVAL_WINDOWS of them
     assert metrics["train_accuracy_windows"] == min(len(targets), TRAIN_EVAL_WINDOWS)
-    most_frequent = NGram(1, tokens, offsets).predict([])
+    most_frequent = fit(tokens, offsets).fallback
     assert most_frequent == np.bincount(tokens).argmax()
     baseline = float((targets == most_frequent).mean())
     assert 0 < baseline < metrics["train_accuracy"]
@@ -179,6 +180,20 @@ def test_resume_after_a_stopped_run_equals_an_unbroken_run(straight, prepared, t
     assert ckpt["optimizer"]["state"][0]["step"] == ref["optimizer"]["state"][0]["step"]
     assert final_metrics(resumed) == final_metrics(metrics)
     assert without_timing(resumed["history"]) == without_timing(metrics["history"])
+
+
+def test_on_kept_gets_the_kept_model_before_it_is_evaluated(straight, prepared, tmp_path):
+    run, metrics = straight
+    handed = []
+
+    def on_kept(path):  # what a trial does here: sample music from the model while it is evaluated
+        assert not (tmp_path / "metrics.json").exists()
+        handed.append(torch.load(path, weights_only=True)["state_dict"])
+
+    again = train(prepared, tmp_path, TINY, device="cpu", on_kept=on_kept)
+    assert len(handed) == 1
+    assert_same_weights(handed[0], saved_state(run))
+    assert final_metrics(again) == final_metrics(metrics)
 
 
 def test_resume_of_a_finished_run_trains_nothing_more(straight, prepared, tmp_path):
@@ -323,24 +338,71 @@ def arrays(prepared, split):
 
 
 def test_baselines_read_from_the_manifest_equal_recomputed_ones(tiny_run, prepared):
-    from lstm.baselines import baseline_accuracies
-
     manifest = json.loads((prepared / "manifest.json").read_text())
     stored = manifest["baselines"]
     assert stored["seq_len"] == manifest["seq_len"] == 32
     for split in ("validation", "test"):
-        assert stored[split] == baseline_accuracies(*arrays(prepared, "train"), *arrays(prepared, split), 32)
+        assert stored[split] == reference_baselines(prepared, split, 32)
         assert stored[split]["bigram"] > stored[split]["most_frequent"] > 0
     m = json.loads((tiny_run / "metrics.json").read_text())
     assert m["baselines"] == stored["test"] and m["val_baselines"] == stored["validation"]
 
 
-def test_a_run_of_another_seq_len_recomputes_its_baselines(straight, prepared):
-    from lstm.baselines import baseline_accuracies
+class PlainNGram:
+    """The baselines written the plain way, as reference: Python counters per context, within files."""
 
+    def __init__(self, order: int, tokens, offsets):
+        self.order = order
+        counts = defaultdict(Counter)
+        for a, b in zip(offsets[:-1], offsets[1:]):
+            seq = tokens[a:b].tolist()
+            for i, tok in enumerate(seq):
+                for n in range(0, min(order - 1, i) + 1):
+                    counts[tuple(seq[i - n:i])][tok] += 1
+        self.best = {ctx: c.most_common(1)[0][0] for ctx, c in counts.items()}  # a tie: the one counted first
+
+    def predict(self, context: list[int]) -> int:
+        for n in range(min(self.order - 1, len(context)), -1, -1):
+            hit = self.best.get(tuple(context[len(context) - n:]))
+            if hit is not None:
+                return hit
+        return 0
+
+
+def reference_baselines(prepared, split, seq_len):
+    """The baselines scored the plain way: fitted on train, every target of seq_len predicted in turn."""
+    models = {name: PlainNGram(order, *arrays(prepared, "train")) for order, name in enumerate(BASELINES, 1)}
+    tokens, offsets = arrays(prepared, split)
+    right, n = dict.fromkeys(models, 0), 0
+    for a, b in zip(offsets[:-1], offsets[1:]):
+        seq = tokens[a:b].tolist()
+        for i in range(seq_len, len(seq)):
+            n += 1
+            for name, model in models.items():
+                right[name] += model.predict(seq[i - 2:i]) == seq[i]
+    return {name: right[name] / n for name in models}
+
+
+def test_the_baselines_predict_as_the_plain_way_does(prepared):
+    train, (tokens, offsets) = arrays(prepared, "train"), arrays(prepared, "test")
+    plain = [PlainNGram(order, *train) for order in (1, 2, 3)]
+    expected = [[m.predict(tokens[a:a + i].tolist()[-2:]) for m in plain]
+                for a, b in zip(offsets[:-1], offsets[1:]) for i in range(b - a)]
+    assert fit(*train).predictions(tokens, offsets).tolist() == expected
+    # ties go to the token that followed the context first; unseen contexts back off
+    t = np.array([5, 1, 5, 2, 5, 2, 5, 1, 3, 3, 4, 4])
+    predicted = fit(t, np.array([0, 8, 12])).predictions(np.array([5, 3, 4, 9, 5]), np.array([0, 5]))
+    assert predicted.tolist() == [[5, 5, 5], [5, 1, 1], [5, 3, 3], [5, 4, 4], [5, 5, 5]]  # 9: never in train
+
+
+def test_a_run_of_another_seq_len_reads_its_baselines_from_the_kept_hits(straight, prepared, monkeypatch):
     _, m = straight  # TINY: seq_len 16, the data was prepared for 32: more targets, other figures
     assert m["seq_len"] == 16
-    assert m["baselines"] == baseline_accuracies(*arrays(prepared, "train"), *arrays(prepared, "test"), 16)
-    assert m["val_baselines"] == baseline_accuracies(*arrays(prepared, "train"), *arrays(prepared, "validation"), 16)
+    assert m["baselines"] == reference_baselines(prepared, "test", 16)
+    assert m["val_baselines"] == reference_baselines(prepared, "validation", 16)
     stored = json.loads((prepared / "manifest.json").read_text())["baselines"]["test"]
     assert m["baselines"] != stored
+    # Nothing is fitted again for another seq_len: the hits prepare kept answer alone.
+    monkeypatch.setattr("lstm.baselines.fit", lambda *a: pytest.fail("baselines fitted again"))
+    for seq_len in (2, 16, 50):
+        assert data_baselines(prepared, {}, seq_len)["test"] == reference_baselines(prepared, "test", seq_len)

@@ -17,8 +17,6 @@ from collections import namedtuple
 from functools import cache
 from importlib.metadata import version
 
-from music21.common.numberTools import nearestMultiple, opFrac
-
 from .vocab import chord_token, note_token
 
 DIVISORS = (4, 3)  # music21's default quantization grid: 16ths and triplet 8ths
@@ -226,6 +224,8 @@ def _chord_token(midis) -> str:
 # --- quantization (music21.stream.Stream.quantize, offsets and durations together) ---------------
 
 def _best_match(target: float, zero_allowed=True, gap_to_fill=0.0):
+    from music21.common.numberTools import nearestMultiple
+
     found = []
     for divisor in DIVISORS:
         tick = 1 / divisor
@@ -243,7 +243,11 @@ def _quantize(elements, tpq: int):
     """[(offset, duration, insertion order, token)] in 1/12 quarters, sorted as music21 sorts them.
 
     A duration is snapped with a look at the next later onset, so that a note ending a triplet
-    before the next one does not leave a gap (music21 ≥ 7); floats and fractions exactly as there."""
+    before the next one does not leave a gap (music21 ≥ 7); floats and fractions exactly as there.
+    music21 is imported here, when a file is read, not with this module: a trial needs only the token
+    cache's keys (for its prompt's cached rhythm), and importing music21 costs it 0.4 s."""
+    from music21.common.numberTools import opFrac
+
     offsets = [_best_match(float(opFrac(on / tpq))) for on, _, _ in elements]
     placed = []
     for i, (_, ticks, token) in enumerate(elements):

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from lstm.baselines import split_baselines
+from lstm.baselines import data_baselines, write_hits
 
 from .dataset import read_dataset
 from .fast_midi import installed_music21
@@ -140,8 +140,10 @@ def prepare(data_dir: str | Path, out: str | Path, cache_dir: str | Path, worker
         "readers": dict(Counter(r.reader or "unrecorded" for r in good)),
         "fast_declined": dict(Counter(r.declined for r in good if r.declined).most_common()),
     }
-    # Data-only work, done once here rather than by every trial: the baselines of this seq_len's targets.
-    manifest["baselines"] = split_baselines(out, seq_len)
+    # Data-only work, done once here rather than by every trial: the baselines' hits, and their accuracies
+    # on this seq_len's targets.
+    write_hits(out)
+    manifest["baselines"] = data_baselines(out, {}, seq_len)
     (out / "vocab.json").write_text(json.dumps(vocab))
     (out / "manifest.json").write_text(json.dumps(manifest, indent=2))
     return manifest

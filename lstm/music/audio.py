@@ -91,6 +91,12 @@ class Rendering:
                           f"{reason[-1][:200] if reason else 'no output'}")
         return out, f"wrote {out} ({out.stat().st_size / 1e6:.2f} MB)"
 
+    def stop(self) -> None:
+        """End the rendering if it still runs (nothing will wait for it: its caller failed)."""
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.communicate()
+
 
 def start_audio(midi_path: str | Path, fmt: str = DEFAULT_FORMAT, out: str | Path | None = None,
                 soundfont: str | Path | None = None) -> Rendering:

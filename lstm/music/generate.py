@@ -129,17 +129,18 @@ def write_piece(tokens: list[str], rhythm: Rhythm, midi_path: str | Path, genera
                 title: str = "", audio: str | None = DEFAULT_FORMAT) -> tuple[list[Event], list[Path], list[str]]:
     """MIDI + piano roll (+ PNG, + audio in format AUDIO when FluidSynth can; None: no audio):
     (events, files written, messages such as 'no audio: ...')."""
-    from .audio import write_audio
+    from .audio import start_audio
     from .pianoroll import write_piano_roll
 
     midi_path = Path(midi_path)
     events = build_events(tokens, rhythm, generator)
     files = [write_midi(events, midi_path, rhythm.tempo)]
+    rendering = start_audio(midi_path, audio) if audio else None  # FluidSynth renders while the roll is drawn
     paths = output_paths(midi_path)
     files += write_piano_roll(roll_notes(events), paths["html"], title or midi_path.stem, rhythm.tempo)
     messages = []
-    if audio:
-        sound, msg = write_audio(midi_path, audio)
+    if rendering:
+        sound, msg = rendering.result()
         if sound is None:
             messages.append(msg)
         else:
