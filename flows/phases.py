@@ -1,4 +1,5 @@
-"""Where a trial's time goes besides its epochs, logged to MLflow as `phase_<name>_seconds`.
+"""Where a trial's time goes besides its epochs, logged to MLflow as `phase_<name>_seconds`, and the
+memory it peaked at (`peak_host_memory_mb`, `peak_gpu_memory_mb`): what a worker machine must hold.
 
 Phases: `startup` (the trial process's start to its flow body: interpreter, imports, Prefect's engine),
 `setup` (the study loaded, the trial asked for), `data_load`, `training` and `evaluation` (lstm.train's
@@ -9,6 +10,7 @@ own timing) and `music` (the sample, its metrics and files). A trial's fixed cos
 from __future__ import annotations
 
 import os
+import resource
 import time
 from contextlib import contextmanager
 from pathlib import Path
@@ -44,3 +46,13 @@ class Phases:
 
     def metrics(self) -> dict[str, float]:
         return {f"phase_{name}_seconds": s for name, s in self.seconds.items()}
+
+
+def peak_memory() -> dict[str, float]:
+    """This process's peak resident memory and, on a GPU, the peak of torch's allocations there, in MB."""
+    import torch
+
+    peak = {"peak_host_memory_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}  # Linux: KiB
+    if torch.cuda.is_available():
+        peak["peak_gpu_memory_mb"] = torch.cuda.max_memory_allocated() / 2**20
+    return peak

@@ -26,7 +26,7 @@ from lstm.train import TrainConfig, train
 
 from . import tracking
 from .outputs import Music, log_results
-from .phases import Phases
+from .phases import Phases, peak_memory
 from .retry import no_more_retries, transient
 from .settings import state_dir
 from .space import Space, load_space
@@ -130,7 +130,7 @@ def objective(study: optuna.Study, live: optuna.Trial, search: Space, prepared: 
             with phases("evaluation"):
                 log_results(metrics, run_dir)
             music.log()
-        mlflow.log_metrics(phases.metrics())
+        mlflow.log_metrics({**phases.metrics(), **peak_memory()})
     except optuna.TrialPruned as pruned:
         get_run_logger().info("%s", pruned)
         mlflow.set_tags({"optuna.state": "PRUNED", "pruned_reason": str(pruned)})

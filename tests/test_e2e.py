@@ -78,6 +78,7 @@ def test_sweep_completes_and_logs_every_trial(stack, first_sweep):
             assert phases == {f"phase_{p}_seconds" for p in ("startup", "setup", "data_load", "training",
                                                                "evaluation", "music")}
             assert all(m[k] > 0 for k in phases)
+            assert m["peak_host_memory_mb"] > 200  # a trial's process peaked above torch and MLflow imported
     # no trial exports: the sweep exported the best one's checkpoint when it registered it (flows/outputs.py)
     finished = [r for r in children if r.info.status == "FINISHED"]
     best = max(finished, key=lambda r: r.data.metrics["val_accuracy"])
