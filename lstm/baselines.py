@@ -77,9 +77,8 @@ def fit(train_tokens: np.ndarray, train_offsets: np.ndarray) -> NGrams:
     t, pos = np.asarray(train_tokens, dtype=np.int64), positions(train_offsets)
     size = int(t.max()) + 1 if len(t) else 1
     counts = np.bincount(t, minlength=size)
-    fallback = int(np.argmax(counts)) if len(t) else UNKNOWN_ID  # argmax: the lowest id of a tie
-    if len(t) and (counts == counts.max()).sum() > 1:  # a tie goes to the token seen first, as for contexts
-        fallback = int(t[np.isin(t, np.flatnonzero(counts == counts.max()))][0])
+    # the most frequent token; a tie goes to the one seen first, as for contexts
+    fallback = int(t[counts[t] == counts.max()][0]) if len(t) else UNKNOWN_ID
     one, two = pos >= 1, pos >= 2
     return NGrams(size, fallback, Context.count(np.roll(t, 1)[one], t[one], size),
                   Context.count((np.roll(t, 2) * size + np.roll(t, 1))[two], t[two], size))
