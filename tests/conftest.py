@@ -8,8 +8,11 @@ from pathlib import Path
 import pytest
 import torch
 
-# Tiny LSTMs on a busy 2-core machine run far faster on one thread than on two that fight.
-torch.set_num_threads(1)
+# Tiny LSTMs on a busy 2-core machine run far faster on one thread than on two that fight. `make test-perturbed`
+# changes the threads and the kernels (other float results, as on another processor): no test may depend on them.
+torch.set_num_threads(int(os.environ.get("MAESTRO_LSTM_TEST_THREADS", "1")))
+if os.environ.get("MAESTRO_LSTM_TEST_DETERMINISTIC"):
+    torch.use_deterministic_algorithms(True)
 
 REPO = Path(__file__).resolve().parents[1]
 
