@@ -1,5 +1,5 @@
 # maestro-lstm. `make demo`: the whole study on the embedded data with the real local stack.
-# `make test`: lint and the test suite (what CI runs).
+# `make test`: lint, every test, and the fast tier again on perturbed arithmetic (what CI runs).
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 BIN := $(CURDIR)/$(VENV)/bin
@@ -11,7 +11,8 @@ export PREFECT_LOCAL_STORAGE_PATH ?= $(MAESTRO_LSTM_HOME)/prefect/results
 SPACE ?= smoke
 TRIALS ?= 4
 
-.PHONY: venv lint test test-fast demo up down status deploy sweep report clean compose-base compose-build compose-smoke
+.PHONY: venv lint test test-fast test-perturbed demo up down status deploy sweep report clean compose-base \
+	compose-build compose-smoke
 
 $(VENV)/.installed: pyproject.toml
 	@command -v $(PYTHON) >/dev/null || { echo "make: $(PYTHON) not found (Python 3.11 is needed)"; exit 1; }
@@ -26,29 +27,42 @@ venv: $(VENV)/.installed
 lint: venv
 	$(BIN)/ruff check lstm flows tests
 
+# Tiers by the real components a test starts (pyproject.toml's markers): e2e (Prefect and MLflow servers),
+# postgres (a PostgreSQL server), docker (docker compose), slow (`lstm bench`). test-fast starts none of them.
+FAST := not e2e and not postgres and not docker and not slow
+
 test: lint
 	$(BIN)/pytest -q
+	$(MAKE) --no-print-directory test-perturbed
 
-test-fast: lint  # everything but the end-to-end runs of the real stack
-	$(BIN)/pytest -q -m "not e2e"
+test-fast: lint
+	$(BIN)/pytest -q -m "$(FAST)"
+
+# The fast tier on other float results, as another processor would give them: other SIMD kernels
+# (ATEN_CPU_CAPABILITY), two threads, deterministic algorithms. A test that holds only on one machine's
+# arithmetic fails here.
+test-perturbed: venv
+	ATEN_CPU_CAPABILITY=default MAESTRO_LSTM_TEST_THREADS=2 MAESTRO_LSTM_TEST_DETERMINISTIC=1 \
+		$(BIN)/pytest -q -p no:cacheprovider -m "$(FAST)"
+	ATEN_CPU_CAPABILITY=avx2 $(BIN)/pytest -q -p no:cacheprovider -m "$(FAST)"
 
 up: venv
-	$(BIN)/python -m flows.stack up
+	$(BIN)/python -m flows.ops.stack up
 
 down:
-	@test -x $(BIN)/python && $(BIN)/python -m flows.stack down || true
+	@test -x $(BIN)/python && $(BIN)/python -m flows.ops.stack down || true
 
 status: venv
-	$(BIN)/python -m flows.stack status
+	$(BIN)/python -m flows.ops.stack status
 
 deploy: up
-	$(BIN)/python -m flows.deploy
+	$(BIN)/python -m flows.ops.deploy
 
 sweep: deploy
 	$(BIN)/prefect deployment run study/sweep --watch -p space=$(SPACE) -p n_trials=$(TRIALS)
 
-report: venv
-	$(BIN)/python -m flows.report
+report: venv  # STUDY=NAME: that study; else the sweep that finished last
+	$(BIN)/python -m flows.ops.report $(if $(STUDY),--study $(STUDY))
 
 demo: sweep report
 

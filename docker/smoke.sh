@@ -86,18 +86,19 @@ import asyncio, sys
 from mlflow import MlflowClient
 from prefect.client.orchestration import get_client
 
-from flows.registry import registered_name
+from flows import names
+from flows.sweep.registry import registered_name
 
 c = MlflowClient()
-exp = c.get_experiment_by_name("maestro-lstm")
-runs = c.search_runs([exp.experiment_id], "tags.`maestro.study` = 'compose-smoke'") if exp else []
-sweep = [r for r in runs if "mlflow.parentRunId" not in r.data.tags]
-trials = [r for r in runs if r.data.tags.get("mlflow.parentRunId")]
+exp = c.get_experiment_by_name(names.EXPERIMENT)
+runs = c.search_runs([exp.experiment_id], f"tags.`{names.STUDY}` = 'compose-smoke'") if exp else []
+sweep = [r for r in runs if names.PARENT_RUN not in r.data.tags]
+trials = [r for r in runs if r.data.tags.get(names.PARENT_RUN)]
 for r in sorted(trials, key=lambda r: r.info.run_name):
-    print(f"    {r.info.run_name}: {r.info.status}, worker {r.data.tags.get('worker')}, "
+    print(f"    {r.info.run_name}: {r.info.status}, worker {r.data.tags.get(names.WORKER)}, "
           f"val_accuracy {r.data.metrics.get('val_accuracy', float('nan')):.4f}")
 model = registered_name(None)  # the embedded data's registered model
-champion = c.get_model_version_by_alias(model, "champion")
+champion = c.get_model_version_by_alias(model, names.CHAMPION)
 print(f"    registered {model} v{champion.version} @champion from run {champion.run_id}")
 
 
@@ -113,9 +114,9 @@ if len(trials) != 2 or any(r.info.status != "FINISHED" for r in trials):
     problems.append(f"expected two FINISHED trial runs, got {[(r.info.run_name, r.info.status) for r in trials]}")
 if champion.run_id not in {r.info.run_id for r in trials}:
     problems.append("the champion is not one of this sweep's trials")
-if sorted((s, pool) for _, s, pool in states) != [("COMPLETED", "cpu")] + [("COMPLETED", "gpu")] * 2:
+if sorted((s, pool) for _, s, pool in states) != [("COMPLETED", names.SWEEP_POOL)] + [("COMPLETED", names.TRIAL_POOL)] * 2:
     problems.append(f"expected three COMPLETED flow runs, a sweep on pool cpu and two trials on gpu: {states}")
-if not all((r.data.tags.get("worker") or "").startswith("worker-gpu") for r in trials):
+if not all((r.data.tags.get(names.WORKER) or "").startswith("worker-gpu") for r in trials):
     problems.append("a trial ran outside the gpu pool's workers")
 sys.exit("\n".join(problems) or None)
 PY

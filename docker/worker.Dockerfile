@@ -84,5 +84,5 @@ RUN useradd --uid 1000 --create-home --shell /usr/sbin/nologin app \
     && chown app:app /data /mlartifacts
 USER app
 
-# Deployments registered by flows/deploy.py run from this working directory (/app).
+# Deployments registered by flows/ops/deploy.py run from this working directory (/app).
 CMD ["prefect", "worker", "start", "--pool", "gpu", "--type", "process", "--limit", "1"]

@@ -6,8 +6,6 @@ import os
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-SWEEP_POOL = "cpu"  # sweeps: a process pool without a limit, several sweeps may run at once
-TRIAL_POOL = "gpu"  # trials: one flow run at a time on each worker, one worker per GPU
 
 
 def state_dir() -> Path:
@@ -17,3 +15,7 @@ def state_dir() -> Path:
 
 def tracking_uri() -> str:
     return os.environ.get("MLFLOW_TRACKING_URI", "http://127.0.0.1:5000")
+
+
+def prefect_ui() -> str:
+    return os.environ.get("PREFECT_API_URL", "http://127.0.0.1:4200/api").removesuffix("/api")

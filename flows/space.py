@@ -20,7 +20,7 @@ from optuna.distributions import (
     IntDistribution,
 )
 
-from lstm.models import model_config
+from lstm.model_config import model_config
 
 from .settings import REPO
 

@@ -17,11 +17,10 @@ from optuna.storages import JournalStorage, RDBStorage, RetryHeartbeatStaleTrial
 from optuna.storages.journal import JournalFileBackend
 from optuna.trial import TrialState
 
+from .names import FAIL_REASON, TRIAL_GRACE_SECONDS, TRIAL_HEARTBEAT_SECONDS
 from .settings import state_dir
 
-HEARTBEAT_SECONDS = 10
-GRACE_SECONDS = 60
-FAIL_ATTR = "fail_reason"  # a failed trial's reason: set by its trial flow, or by the sweep when its flow run died
+FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)  # what counts towards a study's n_trials
 
 
 def storage_kind(url: str) -> str:
@@ -45,8 +44,8 @@ def make_storage(url: str = "") -> optuna.storages.BaseStorage:
         path = state_dir() / "optuna" / "journal.log"
         path.parent.mkdir(parents=True, exist_ok=True)
         return JournalStorage(JournalFileBackend(str(path)))
-    return RDBStorage(sqlalchemy_url(url), heartbeat_interval=HEARTBEAT_SECONDS,
-                      grace_period=GRACE_SECONDS,
+    return RDBStorage(sqlalchemy_url(url), heartbeat_interval=TRIAL_HEARTBEAT_SECONDS,
+                      grace_period=TRIAL_GRACE_SECONDS,
                       heartbeat_stale_trial_callback=RetryHeartbeatStaleTrialCallback(max_retry=2),
                       engine_kwargs={"pool_pre_ping": True})
 
@@ -56,10 +55,21 @@ def trial_id(storage: optuna.storages.BaseStorage, study_name: str, number: int)
     return storage.get_trial_id_from_study_id_trial_number(storage.get_study_id_from_name(study_name), number)
 
 
+def finished(study: optuna.Study) -> int:
+    return len(study.get_trials(deepcopy=False, states=FINISHED))
+
+
+def best_trial(study: optuna.Study) -> optuna.trial.FrozenTrial | None:
+    """The completed trial with the highest value (Optuna's own choice, ties to the earlier), or None."""
+    if not study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)):
+        return None
+    return study.best_trial
+
+
 def fail_trial(study: optuna.Study, storage: optuna.storages.BaseStorage, number: int, reason: str) -> bool:
-    """Fail a RUNNING trial with its reason (user attr `fail_reason`); False if it finished meanwhile."""
+    """Fail a RUNNING trial with its reason (user attr FAIL_REASON); False if it finished meanwhile."""
     try:
-        storage.set_trial_user_attr(trial_id(storage, study.study_name, number), FAIL_ATTR, reason[:1000])
+        storage.set_trial_user_attr(trial_id(storage, study.study_name, number), FAIL_REASON, reason[:1000])
         study.tell(number, state=TrialState.FAIL)
     except UpdateFinishedTrialError:  # it told Optuna itself between our look and our tell
         return False
@@ -71,7 +81,7 @@ def heartbeat(storage: optuna.storages.BaseStorage, study_name: str, number: int
     """Record a heartbeat for the trial while the block runs (RDB storages with `heartbeat_interval` only).
 
     `study.optimize` runs such a thread itself; an ask-and-tell trial has to. A trial whose heartbeats stop
-    for GRACE_SECONDS is failed by `optuna.storages.fail_stale_trials`, which the sweep calls."""
+    for TRIAL_GRACE_SECONDS is failed by `optuna.storages.fail_stale_trials`, which the sweep calls."""
     interval = storage.get_heartbeat_interval() if isinstance(storage, RDBStorage) else None
     if not interval:
         yield

@@ -1,20 +1,22 @@
 """MLflow bookkeeping of a sweep: one parent run per study, one nested child run per trial.
 
 Each trial flow creates its child run once it has asked Optuna (so the run has the trial's number
-and parameters); the sweep closes it (FAILED) if the trial's flow run dies. MLflow has no PRUNED status: a pruned trial's run ends KILLED
-with the tag `optuna.state=PRUNED`.
+and parameters); the sweep closes it (FAILED) if the trial's flow run dies. MLflow has no PRUNED status:
+a pruned trial's run ends KILLED with the tag `optuna.state=PRUNED`. Runs are addressed by id through
+the client, never through MLflow's process-wide active run.
 """
 
 from __future__ import annotations
 
 import json
+import time
 import urllib.request
 
+from mlflow.entities import Metric, RunTag
 from mlflow.tracking import MlflowClient
 
+from .names import FAIL_REASON, PARENT_RUN, ROLE, STUDY, SWEEP_ROLE, TRIAL_NUMBER
 from .settings import tracking_uri
-
-SWEEP_ROLE = "sweep"
 
 
 def check_reachable(timeout: float = 5) -> None:
@@ -42,14 +44,14 @@ def experiment_id(name: str) -> str:
 def sweep_run(experiment: str, study_name: str, tags: dict, params: dict) -> str:
     """The study's parent run: reopened when the study continues, created otherwise."""
     c, exp = client(), experiment_id(experiment)
-    found = c.search_runs([exp], f"tags.`maestro.study` = '{study_name}' and tags.`maestro.role` = '{SWEEP_ROLE}'",
+    found = c.search_runs([exp], f"tags.`{STUDY}` = '{study_name}' and tags.`{ROLE}` = '{SWEEP_ROLE}'",
                           max_results=1)
     if found:
         run_id = found[0].info.run_id
         c.update_run(run_id, status="RUNNING")
     else:
         run_id = c.create_run(exp, run_name=study_name,
-                              tags={"maestro.study": study_name, "maestro.role": SWEEP_ROLE}).info.run_id
+                              tags={STUDY: study_name, ROLE: SWEEP_ROLE}).info.run_id
         for key, value in params.items():
             c.log_param(run_id, key, value)
     for key, value in tags.items():
@@ -60,18 +62,27 @@ def sweep_run(experiment: str, study_name: str, tags: dict, params: dict) -> str
 def trial_run(experiment: str, parent_id: str, study_name: str, number: int, params: dict) -> str:
     c = client()
     run = c.create_run(experiment_id(experiment), run_name=f"{study_name}-trial-{number}",
-                       tags={"mlflow.parentRunId": parent_id, "maestro.study": study_name,
-                             "optuna.trial_number": str(number)})
+                       tags={PARENT_RUN: parent_id, STUDY: study_name, TRIAL_NUMBER: str(number)})
     for key, value in params.items():
         c.log_param(run.info.run_id, key, value)
     return run.info.run_id
+
+
+def set_tags(run_id: str, tags: dict) -> None:
+    client().log_batch(run_id, tags=[RunTag(k, str(v)) for k, v in tags.items()])
+
+
+def log_metrics(run_id: str, metrics: dict, step: int = 0) -> None:
+    """One request for all of them, at one step."""
+    now = int(time.time() * 1000)
+    client().log_batch(run_id, metrics=[Metric(k, float(v), now, step) for k, v in metrics.items()])
 
 
 def close_run(run_id: str, status: str, reason: str | None = None) -> None:
     """End a run unless it already ended; `status` is FINISHED, FAILED or KILLED."""
     c = client()
     if reason:
-        c.set_tag(run_id, "failure_reason", reason[:5000])
+        c.set_tag(run_id, FAIL_REASON, reason[:5000])
     if c.get_run(run_id).info.status == "RUNNING":
         c.set_terminated(run_id, status)
 

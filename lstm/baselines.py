@@ -19,6 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
+from lstm.data.manifest import Manifest
 from lstm.data.vocab import UNKNOWN_ID
 
 SCORED_SPLITS = ("validation", "test")
@@ -116,11 +117,11 @@ def write_hits(data: str | Path) -> None:
         np.save(hits_path(Path(data), split), rows)
 
 
-def data_baselines(data: str | Path, manifest: dict, seq_len: int) -> dict:
-    """{"seq_len", "validation": {...}, "test": {...}}: from manifest.json when it has this seq_len's, else
+def data_baselines(data: str | Path, manifest: Manifest | None, seq_len: int) -> dict:
+    """{"seq_len", "validation": {...}, "test": {...}}: from the manifest when it has this seq_len's, else
     from the kept hits (a directory prepared before hits were kept: fitted again now)."""
     data = Path(data)
-    stored = manifest.get("baselines")
+    stored = manifest.baselines if manifest else None
     if stored and stored.get("seq_len") == seq_len:
         return stored
     if all(hits_path(data, s).is_file() for s in SCORED_SPLITS):

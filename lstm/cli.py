@@ -77,7 +77,7 @@ def _add_train(sub):
 def config_from_args(args) -> dict:
     """The flags → TrainConfig's keyword arguments. The model's part is lstm.models.model_config's (--model
     seed: the seed's sizes and dropout); the optimizer is the seed's SGD for --model seed, at its lr."""
-    from .models import model_config
+    from .model_config import model_config
     from .train import TrainConfig
 
     sizes = args.hidden_sizes or []
@@ -111,14 +111,14 @@ def cmd_prepare(args) -> None:
     data_dir = args.data_dir or build_embedded(cache, args.workers)
     m = prepare(data_dir, args.out, cache, args.workers, args.seq_len, args.max_duration, args.reader, args.part,
                 tuple(args.split_ratios), args.split_seed)
-    print(m["split"]["description"] + ("" if args.part == "first" else f"; part read: {args.part}"))
-    for split, s in m["splits"].items():
-        print(f"{split:>10}: {s['files']:4d} files {s['tokens']:9d} tokens {s['windows']:9d} windows "
-              f"unknown {s['unknown_rate']:.2%}")
-    print(f"vocabulary {m['vocab_size']} tokens; parsed {m['parsed']} files, cache hits {m['cache_hits']}")
-    readers = ", ".join(f"{n} {name}" for name, n in m["readers"].items())
-    print(f"read by: {readers}" + "".join(f"\n  music21 for {n}: {why}" for why, n in m["fast_declined"].items()))
-    for s in m["skipped"]:
+    print(m.split["description"] + ("" if args.part == "first" else f"; part read: {args.part}"))
+    for split, s in m.splits.items():
+        print(f"{split:>10}: {s.files:4d} files {s.tokens:9d} tokens {s.windows:9d} windows "
+              f"unknown {s.unknown_rate:.2%}")
+    print(f"vocabulary {m.vocab_size} tokens; parsed {m.parsed} files, cache hits {m.cache_hits}")
+    readers = ", ".join(f"{n} {name}" for name, n in m.readers.items())
+    print(f"read by: {readers}" + "".join(f"\n  music21 for {n}: {why}" for why, n in m.fast_declined.items()))
+    for s in m.skipped:
         print(f"skipped {s['file']}: {s['reason']}")
     print(f"wrote {args.out}/manifest.json")
 

@@ -13,7 +13,8 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from lstm.data.windows import Split, load_manifest, load_split, load_vocab
+from lstm.data.manifest import load_manifest
+from lstm.data.windows import Split, load_split, load_vocab
 
 from .baselines import data_baselines
 from .pitch_classes import class_histograms, write_histogram
@@ -85,6 +86,6 @@ def evaluate_run(run: str | Path, data: str | Path, device: str = "cpu", model: 
         "test_accuracy": test["accuracy"], "test_top5_accuracy": test["top5_accuracy"],
         "test_loss": test["loss"], "test_perplexity": math.exp(min(test["loss"], 50)),
         "test_windows": test["windows"], "seq_len": seq_len, "vocab_size": len(vocab),
-        "data_hash": manifest["input_hash"], "baselines": baselines["test"], "val_baselines": baselines["validation"],
+        "data_hash": manifest.input_hash, "baselines": baselines["test"], "val_baselines": baselines["validation"],
         "error_analysis": hist,
     }

@@ -23,11 +23,13 @@ from torch import nn
 from torch.nn import functional as F
 from tqdm import tqdm
 
-from lstm.data.windows import Split, load_manifest, load_split, load_vocab
+from lstm.data.manifest import load_manifest
+from lstm.data.windows import Split, load_split, load_vocab
 
 from .checkpoint import CheckpointWriter, save_model
 from .evaluate import evaluate_split
-from .models import EMBED_DIM, EMBED_DROPOUT, EMBED_HIDDEN_SIZE, ModelConfig, build_model
+from .model_config import EMBED_DIM, EMBED_DROPOUT, EMBED_HIDDEN_SIZE, ModelConfig
+from .models import build_model
 from .precision import amp_context, make_scaler
 from .seed import SEED
 
@@ -184,7 +186,7 @@ def train(data: str | Path, run: str | Path, cfg: TrainConfig, device: str = "au
 
     trained = time.perf_counter()
     model.load_state_dict(best["model"])  # the kept model is the best epoch's
-    save_model(run / "model.pt", model, asdict(cfg), vocab, manifest["input_hash"])
+    save_model(run / "model.pt", model, asdict(cfg), vocab, manifest.input_hash)
     hook_started = time.perf_counter()
     if on_kept:
         on_kept(run / "model.pt")

@@ -15,7 +15,7 @@ import sys
 from contextlib import contextmanager
 from pathlib import Path
 
-from flows.stack import Stack
+from flows.ops.stack import Stack
 
 REPO = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
@@ -33,7 +33,7 @@ def running_stack(state: Path, workers: int = 1, mlflow_backend: str = ""):
     # The embedded MIDI files are built once per machine; everything else is this stack's own.
     try:
         stack.up(workers)
-        subprocess.run([str(BIN / "python"), "-m", "flows.deploy"], env=stack.env(), cwd=REPO, check=True,
+        subprocess.run([str(BIN / "python"), "-m", "flows.ops.deploy"], env=stack.env(), cwd=REPO, check=True,
                        capture_output=True)
         yield stack
     finally:

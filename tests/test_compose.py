@@ -17,6 +17,9 @@ from pathlib import Path
 import pytest
 import yaml
 
+from flows import names
+
+pytestmark = pytest.mark.docker
 REPO = Path(__file__).resolve().parents[1]
 DOCKER = REPO / "docker"
 COMPOSE = DOCKER / "compose.yaml"
@@ -150,9 +153,11 @@ def test_workers_are_wired(rendered):
         env = w["environment"]
         assert env["PREFECT_API_URL"] == "http://prefect-server:4200/api"
         assert env["MLFLOW_TRACKING_URI"] == "http://mlflow:5000"
-        assert env["OPTUNA_STORAGE"].startswith("postgresql+psycopg2://")
-        assert env["OPTUNA_STORAGE"].endswith("@postgres:5432/optuna")
-        assert env["MAESTRO_LSTM_HOME"] == "/data" and env["MAESTRO_WORKER"] == name
+        assert env[names.STORAGE_ENV].startswith("postgresql+psycopg2://")
+        assert env[names.STORAGE_ENV].endswith("@postgres:5432/optuna")
+        assert env["MAESTRO_LSTM_HOME"] == "/data" and env[names.WORKER_ENV] == name
+        # the zombie automation (flows/ops/deploy.py) waits for three of these heartbeats
+        assert int(env["PREFECT_FLOWS_HEARTBEAT_FREQUENCY"]) == names.FLOW_RUN_HEARTBEAT_SECONDS
         assert any(v.endswith(":/maestro:ro") for v in _vols(w)), _vols(w)
         assert any(":/data" in v for v in _vols(w)), _vols(w)
         assert w["image"] == services["deploy"]["image"]
@@ -161,17 +166,17 @@ def test_workers_are_wired(rendered):
 def test_sweeps_and_trials_have_their_pools(rendered):
     services = rendered["services"]
     sweeps = services["worker-cpu"]["command"]
-    assert _flag(sweeps, "--pool") == "cpu" and "--limit" not in sweeps  # a sweep only waits on its trials
+    assert _flag(sweeps, "--pool") == names.SWEEP_POOL and "--limit" not in sweeps  # a sweep only waits on its trials
     assert "CUDA_VISIBLE_DEVICES" not in services["worker-cpu"]["environment"]
     devices = []
     for name in TRIAL_WORKERS:
         cmd = services[name]["command"]
-        assert _flag(cmd, "--pool") == "gpu" and _flag(cmd, "--limit") == "1", cmd
+        assert _flag(cmd, "--pool") == names.TRIAL_POOL and _flag(cmd, "--limit") == "1", cmd
         devices.append(str(services[name]["environment"]["CUDA_VISIBLE_DEVICES"]))
     assert devices == ["0", "1"]  # each trial worker on its own GPU
     # the second GPU's worker only where asked for (COMPOSE_PROFILES=two-gpus): on one GPU it would use the CPU
     assert "profiles" not in services["worker-gpu"] and services["worker-gpu-1"]["profiles"] == ["two-gpus"]
-    assert services["deploy"]["command"][-2:] == ["-m", "flows.deploy"]  # creates both pools, deploys to them
+    assert services["deploy"]["command"][-2:] == ["-m", "flows.ops.deploy"]  # creates both pools, deploys to them
 
 
 def test_gpus_only_with_the_gpu_file(compose_cmd, rendered):

@@ -12,6 +12,7 @@ import torch
 from mlflow.tracking import MlflowClient
 from music21 import converter
 
+from flows import names
 from lstm.music import audio
 
 from stack import BIN, REPO, run_sweep, running_stack, subflow_runs
@@ -38,23 +39,28 @@ def mlflow_client(stack) -> MlflowClient:
 def study_runs(stack):
     c = mlflow_client(stack)
     exp = c.get_experiment_by_name("maestro-lstm")
-    return c.search_runs([exp.experiment_id], f"tags.`maestro.study` = '{STUDY}'")
+    return c.search_runs([exp.experiment_id], f"tags.`{names.STUDY}` = '{STUDY}'")
+
+
+def first_sweep_data_hash(stack) -> str:
+    parent = next(r for r in study_runs(stack) if r.data.tags.get(names.ROLE) == names.SWEEP_ROLE)
+    return parent.data.tags[names.DATA_HASH]
 
 
 def test_sweep_completes_and_logs_every_trial(stack, first_sweep):
     assert first_sweep["state"] == "Completed", first_sweep["cli_output"][-3000:]
     assert first_sweep["cli_returncode"] == 0
     runs = study_runs(stack)
-    parents = [r for r in runs if r.data.tags.get("maestro.role") == "sweep"]
-    children = [r for r in runs if r.data.tags.get("mlflow.parentRunId")]
+    parents = [r for r in runs if r.data.tags.get(names.ROLE) == names.SWEEP_ROLE]
+    children = [r for r in runs if r.data.tags.get(names.PARENT_RUN)]
     assert len(parents) == 1 and len(children) == 2
-    assert parents[0].data.tags["prefect.flow_run_id"] == first_sweep["id"]
-    assert parents[0].data.tags["mlflow.note.content"].startswith("Fast on a CPU")  # the space's description
+    assert parents[0].data.tags[names.FLOW_RUN_ID] == first_sweep["id"]
+    assert parents[0].data.tags[names.DESCRIPTION].startswith("Fast on a CPU")  # the space's description
     c = mlflow_client(stack)
     for run in children:
-        assert run.data.tags["mlflow.parentRunId"] == parents[0].info.run_id
+        assert run.data.tags[names.PARENT_RUN] == parents[0].info.run_id
         assert run.info.status in ("FINISHED", "KILLED")  # KILLED = pruned
-        assert run.data.tags["optuna.trial_number"] in ("0", "1")
+        assert run.data.tags[names.TRIAL_NUMBER] in ("0", "1")
         assert {"batch_size", "epochs", "hidden_size", "lr", "model"} <= set(run.data.params)
         if run.info.status == "FINISHED":
             m = run.data.metrics
@@ -79,7 +85,7 @@ def test_sweep_completes_and_logs_every_trial(stack, first_sweep):
                                                                "evaluation", "music")}
             assert all(m[k] > 0 for k in phases)
             assert m["peak_host_memory_mb"] > 200  # a trial's process peaked above torch and MLflow imported
-    # no trial exports: the sweep exported the best one's checkpoint when it registered it (flows/outputs.py)
+    # no trial exports: the sweep exported the best one's checkpoint when it registered it (flows/sweep/registry.py)
     finished = [r for r in children if r.info.status == "FINISHED"]
     best = max(finished, key=lambda r: r.data.metrics["val_accuracy"])
     logged = {r.info.run_id: c.search_logged_models([r.info.experiment_id],
@@ -97,7 +103,7 @@ def test_sweep_completes_and_logs_every_trial(stack, first_sweep):
 
 
 def test_mlflow_server_is_one_process(stack, first_sweep):
-    """flows/mlflow_server.py: the server that just served the sweep is uvicorn itself, no waiting parent."""
+    """flows/ops/mlflow_server.py: the server that just served the sweep is uvicorn itself, no waiting parent."""
     pid = int((stack.state / "pids" / "mlflow-server.pid").read_text())
     cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
     assert b"uvicorn" in cmdline and b"mlflow.server.fastapi_app:app" in cmdline, cmdline
@@ -112,7 +118,7 @@ def test_optuna_study_links_to_mlflow(stack, first_sweep, monkeypatch):
     finished = [t for t in study.trials if t.state.is_finished()]
     assert len(finished) == 2
     run_ids = {r.info.run_id for r in study_runs(stack)}
-    assert all(t.user_attrs["mlflow_run_id"] in run_ids for t in finished)
+    assert all(t.user_attrs[names.MLFLOW_RUN_ID] in run_ids for t in finished)
 
 
 def test_champion_loads_and_predicts_any_length(stack, first_sweep):
@@ -121,8 +127,8 @@ def test_champion_loads_and_predicts_any_length(stack, first_sweep):
     c = mlflow_client(stack)
     # The embedded chorales register as their own model: MAESTRO's name stays free for a MAESTRO sweep.
     assert [m.name for m in c.search_registered_models()] == ["chorales-lstm"]
-    version = c.get_model_version_by_alias("chorales-lstm", "champion")
-    assert version.tags["study"] == STUDY and "data_hash" in version.tags
+    version = c.get_model_version_by_alias("chorales-lstm", names.CHAMPION)
+    assert version.tags[names.DATA_HASH] == first_sweep_data_hash(stack)
     mlflow.set_tracking_uri(stack.mlflow_uri)
     model = mlflow.pytorch.load_model("models:/chorales-lstm@champion")
     for length in (5, 120):
@@ -131,25 +137,29 @@ def test_champion_loads_and_predicts_any_length(stack, first_sweep):
 
 
 def test_report_names_the_best_trial_and_the_champion_apart(stack, first_sweep):
-    """`make report` (flows/report.py) on the sweep that finished last: its best trial, then the champion."""
-    done = subprocess.run([str(BIN / "python"), "-m", "flows.report"], env=stack.env(), cwd=REPO,
-                          capture_output=True, text=True, timeout=300)
+    """`make report STUDY=...` (flows/ops/report.py): the study's best trial, its version, then the champion."""
+    done = subprocess.run([str(BIN / "python"), "-m", "flows.ops.report", "--study", STUDY], env=stack.env(),
+                          cwd=REPO, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-2000:]
     assert f"Study {STUDY}, best trial: {STUDY}-trial-" in done.stdout
-    assert "champion: models:/chorales-lstm@champion = version 1" in done.stdout
+    assert "registered: models:/chorales-lstm/1 (first registered model)" in done.stdout  # the first sweep's
+    assert "champion: models:/chorales-lstm@champion = version " in done.stdout
 
 
-def test_second_sweep_hits_the_cache_and_continues_the_study(stack, first_sweep, monkeypatch):
-    second = run_sweep(stack, space="smoke", n_trials=3, study_name=STUDY)
-    assert second["state"] == "Completed", second["cli_output"][-3000:]
-    prepare_states = [s for name, s in second["task_runs"].items() if name.startswith("prepare")]
-    assert prepare_states == ["Cached"]
+def test_second_sweep_hits_the_cache_and_continues_its_study(stack, first_sweep, monkeypatch):
+    """A study of its own (so no other test sees it change): one trial, then the same study to two trials."""
     monkeypatch.setenv("MAESTRO_LSTM_HOME", str(stack.state))
     from flows.storage import make_storage
 
-    study = optuna.load_study(study_name=STUDY, storage=make_storage(""))
-    assert len([t for t in study.trials if t.state.is_finished()]) == 3  # up to n_trials in total, not 3 more
-    assert sorted(t.number for t in study.trials) == list(range(len(study.trials)))
+    first = run_sweep(stack, space="smoke", n_trials=1, study_name="e2e-continued")
+    assert first["state"] == "Completed", first["cli_output"][-3000:]
+    second = run_sweep(stack, space="smoke", n_trials=2, study_name="e2e-continued")
+    assert second["state"] == "Completed", second["cli_output"][-3000:]
+    prepare_states = [s for name, s in second["task_runs"].items() if name.startswith("prepare")]
+    assert prepare_states == ["Cached"]
+    study = optuna.load_study(study_name="e2e-continued", storage=make_storage(""))
+    assert len([t for t in study.trials if t.state.is_finished()]) == 2  # up to n_trials in total, not 2 more
+    assert sorted(t.number for t in study.trials) == [0, 1]
 
 
 def test_continuing_a_study_with_another_space_is_refused(stack, first_sweep):
@@ -174,19 +184,16 @@ def test_a_pruned_trial_ends_killed_and_tagged(stack, first_sweep, tmp_path):
     assert done["state"] == "Completed", done["cli_output"][-3000:]
     c = mlflow_client(stack)
     exp = c.get_experiment_by_name("maestro-lstm")
-    runs = c.search_runs([exp.experiment_id], "tags.`maestro.study` = 'e2e-pruned' and tags.`optuna.trial_number` = '0'")
+    runs = c.search_runs([exp.experiment_id], f"tags.`{names.STUDY}` = 'e2e-pruned' and tags.`{names.TRIAL_NUMBER}` = '0'")
     assert len(runs) == 1
-    assert runs[0].info.status == "KILLED" and runs[0].data.tags["optuna.state"] == "PRUNED"
+    assert runs[0].info.status == "KILLED" and runs[0].data.tags[names.OPTUNA_STATE] == "PRUNED"
     assert len(c.get_metric_history(runs[0].info.run_id, "val_accuracy")) == 1  # stopped after one epoch
 
 
+# Each message is checked fast (tests/test_flows_logic.py, test_sweep_inputs.py); here, once, that a bad
+# parameter fails the deployment run itself with its one line, before anything is prepared.
 @pytest.mark.parametrize("params, reason", [
-    ({"n_trials": -1}, "n_trials must be at least 1"),
-    ({"space": "no-such-space"}, "unknown search space"),
-    ({"data_dir": "/no/such/dir"}, "does not exist"),
     ({"data_dir": str(REPO / "studies")}, "neither a MAESTRO directory"),  # YAML files, no MIDI
-    ({"storage": "mysql://x@y/z"}, "not supported"),
-    ({"max_duration": 0}, "max_duration must be a positive number"),
 ])
 def test_invalid_parameters_fail_before_training(stack, first_sweep, params, reason):
     before = len(study_runs(stack))
@@ -216,11 +223,9 @@ def test_watch_shows_each_trial_once(stack, first_sweep, monkeypatch):
     monkeypatch.setenv("MAESTRO_LSTM_HOME", str(stack.state))
     from flows.storage import make_storage
 
-    # the first sweep's own trials: later tests continue the study with more
-    mine = subflow_runs(stack, first_sweep["id"])
-    trials = [t for t in optuna.load_study(study_name=STUDY, storage=make_storage("")).trials
-              if t.user_attrs.get("prefect_flow_run") in mine]
-    assert len(trials) == 2
+    trials = optuna.load_study(study_name=STUDY, storage=make_storage("")).trials
+    assert len(trials) == 2 and set(subflow_runs(stack, first_sweep["id"])) == {t.user_attrs[names.FLOW_RUN_ID]
+                                                                                for t in trials}
     lines = [line for line in first_sweep["cli_output"].splitlines() if " maestro." in line]
     assert len(lines) == 2 + 2 * len(trials), lines
     assert "maestro.study.started * study e2e-smoke: 0 of 2 trials finished" in lines[0]
@@ -228,7 +233,7 @@ def test_watch_shows_each_trial_once(stack, first_sweep, monkeypatch):
     for t in trials:
         started = [line for line in lines if f"maestro.trial.started * trial {t.number} started on " in line]
         assert len(started) == 1 and all(name in started[0] for name in t.params), lines
-        assert t.user_attrs["worker"] in started[0]
+        assert t.user_attrs[names.WORKER] in started[0]
         state = {"COMPLETE": "completed", "PRUNED": "pruned", "FAIL": "failed"}[t.state.name]
         ended = [line for line in lines if f"maestro.trial.{state} * trial {t.number} {t.state.name}: " in line]
         assert len(ended) == 1, lines
@@ -245,16 +250,16 @@ def test_trial_runs_are_subflows_of_the_sweep(stack, first_sweep):
 
 
 def test_trials_csv_on_the_parent_run(stack, first_sweep, monkeypatch):
-    """The study's one parent run holds the table of all its trials, as the last sweep of it left them."""
+    """The study's one parent run holds the table of all its trials."""
     import mlflow
     import pandas as pd
 
     monkeypatch.setenv("MAESTRO_LSTM_HOME", str(stack.state))
     from flows.storage import make_storage
 
-    parent = next(r for r in study_runs(stack) if r.data.tags.get("maestro.role") == "sweep")
+    parent = next(r for r in study_runs(stack) if r.data.tags.get(names.ROLE) == names.SWEEP_ROLE)
     mlflow.set_tracking_uri(stack.mlflow_uri)
     table = pd.read_csv(mlflow.artifacts.download_artifacts(run_id=parent.info.run_id, artifact_path="trials.csv"))
     numbers = sorted(t.number for t in optuna.load_study(study_name=STUDY, storage=make_storage("")).trials)
-    assert len(numbers) >= 2 and sorted(table["number"]) == numbers
+    assert numbers == [0, 1] and sorted(table["number"]) == numbers
     assert {"value", "state", "params_lr", "user_attrs_worker"} <= set(table)

@@ -104,10 +104,10 @@ def test_prepare_counts_the_readers(tmp_path, embedded_dir):
     (data / pieces[0].midi_filename).write_bytes(performance(5, "meter change"))  # declined: music21 reads it
     write_csv(data, pieces)
     m = prepare(data, tmp_path / "out", tmp_path / "cache", workers=1, seq_len=8)
-    assert m["readers"] == {"fast": 3, "music21": 1}
-    assert m["fast_declined"] == {"time signature changes": 1}
+    assert m.readers == {"fast": 3, "music21": 1}
+    assert m.fast_declined == {"time signature changes": 1}
     again = prepare(data, tmp_path / "out2", tmp_path / "cache", workers=1, seq_len=8)
-    assert again["cache_hits"] == 4 and again["readers"] == m["readers"]  # the cache remembers the reader
+    assert again.cache_hits == 4 and again.readers == m.readers  # the cache remembers the reader
 
 
 def test_the_token_cache_is_keyed_by_the_music21_release(tmp_path):

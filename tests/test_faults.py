@@ -15,6 +15,8 @@ import pytest
 from mlflow.tracking import MlflowClient
 from optuna.trial import TrialState
 
+from flows import names
+
 from pg import postgres_server, require_postgres
 from stack import (
     BIN,
@@ -28,7 +30,7 @@ from stack import (
     trial_flow_runs,
 )
 
-pytestmark = pytest.mark.e2e
+pytestmark = [pytest.mark.e2e, pytest.mark.postgres]
 
 
 @pytest.fixture(scope="module")
@@ -71,7 +73,7 @@ def runs_of(stack, study: str):
     exp = c.get_experiment_by_name("maestro-lstm")
     if exp is None:  # no sweep has started yet
         return []
-    return [r for r in c.search_runs([exp.experiment_id], f"tags.`maestro.study` = '{study}'")
+    return [r for r in c.search_runs([exp.experiment_id], f"tags.`{names.STUDY}` = '{study}'")
             if r.data.tags.get("mlflow.parentRunId")]
 
 
@@ -107,7 +109,7 @@ def assert_one_trial_per_worker(runs) -> None:
     """MLflow's record of the trials: on each worker (tag `worker`), no two trial runs overlap in time."""
     by_worker = {}
     for r in runs:
-        by_worker.setdefault(r.data.tags["worker"], []).append((r.info.start_time, r.info.end_time))
+        by_worker.setdefault(r.data.tags[names.WORKER], []).append((r.info.start_time, r.info.end_time))
     for worker, intervals in by_worker.items():
         assert most_at_once(intervals) == 1, (worker, intervals)
 
@@ -117,7 +119,7 @@ def test_two_workers_share_the_study_on_postgresql(stack, optuna_url):
     assert done["state"] == "Completed", done["cli_output"][-3000:]
     study = optuna.load_study(study_name="pg-parallel", storage=optuna_url)
     assert len([t for t in study.trials if t.state in (TrialState.COMPLETE, TrialState.PRUNED)]) == 2
-    workers = {r.data.tags["worker"] for r in runs_of(stack, "pg-parallel")}
+    workers = {r.data.tags[names.WORKER] for r in runs_of(stack, "pg-parallel")}
     assert len(workers) == 2, workers
     assert_one_trial_per_worker(runs_of(stack, "pg-parallel"))
 
@@ -131,7 +133,7 @@ def test_more_parallel_trials_than_workers_wait_their_turn(stack, optuna_url):
     assert len(study.trials) == 4
     assert all(t.state in (TrialState.COMPLETE, TrialState.PRUNED) for t in study.trials)
     runs = runs_of(stack, "pg-queue")
-    assert len(runs) == 4 and len({r.data.tags["worker"] for r in runs}) == 2
+    assert len(runs) == 4 and len({r.data.tags[names.WORKER] for r in runs}) == 2
     assert_one_trial_per_worker(runs)
     flow_runs = trial_flow_runs(stack, "pg-queue")
     assert len(flow_runs) == 4 and {r["state"] for r in flow_runs} == {"Completed"}
@@ -142,7 +144,7 @@ def test_more_parallel_trials_than_workers_wait_their_turn(stack, optuna_url):
 def test_worker_killed_mid_trial(stack, optuna_url, slow_space):
     sweep = start_sweep(stack, space=slow_space, n_trials=2, study_name="kill-worker", storage=optuna_url)
     victim = wait_for(lambda: trial_in_training(stack, "kill-worker"), 400, "a trial in training")
-    worker, flow_run_id = victim.data.tags["worker"], victim.data.tags["prefect.trial_flow_run"]
+    worker, flow_run_id = victim.data.tags[names.WORKER], victim.data.tags[names.FLOW_RUN_ID]
     pids = pids_of_flow_run(flow_run_id)
     assert pids
     stack.stop(worker, signal.SIGKILL)  # the worker and, by pid, the trial it ran: a machine that died
@@ -159,8 +161,8 @@ def test_worker_killed_mid_trial(stack, optuna_url, slow_space):
     assert killed["state"] == "Crashed"  # by the zombie automation: its heartbeats stopped
     study = optuna.load_study(study_name="kill-worker", storage=optuna_url)
     assert len([t for t in study.trials if t.state in (TrialState.COMPLETE, TrialState.PRUNED)]) == 2
-    lost = [t for t in study.trials if t.user_attrs.get("mlflow_run_id") == victim.info.run_id]
-    assert len(lost) == 1 and lost[0].state == TrialState.FAIL and "Crashed" in lost[0].user_attrs["fail_reason"]
+    lost = [t for t in study.trials if t.user_attrs.get(names.MLFLOW_RUN_ID) == victim.info.run_id]
+    assert len(lost) == 1 and lost[0].state == TrialState.FAIL and "Crashed" in lost[0].user_attrs[names.FAIL_REASON]
     status = {r.info.run_id: r.info.status for r in runs_of(stack, "kill-worker")}
     assert status[victim.info.run_id] == "FAILED"
     assert "RUNNING" not in status.values()
@@ -173,11 +175,11 @@ def test_sweep_killed_and_started_again_adopts_the_live_trial(stack, optuna_url,
     sweep = start_sweep(stack, space=slow_space, n_trials=2, study_name=name, storage=optuna_url)
     in_flight = wait_for(lambda: trial_in_training(stack, name), 900, "a trial in training")
     parent = MlflowClient(stack.mlflow_uri).search_runs(
-        [in_flight.info.experiment_id], f"tags.`maestro.study` = '{name}' and tags.`maestro.role` = 'sweep'")[0]
+        [in_flight.info.experiment_id], f"tags.`{names.STUDY}` = '{name}' and tags.`{names.ROLE}` = '{names.SWEEP_ROLE}'")[0]
     for pid in pids_of_flow_run(parent.data.tags["prefect.flow_run_id"]):
         os.kill(pid, signal.SIGKILL)  # the sweep only: its trial trains on
     sweep.wait(timeout=60)
-    assert flow_run(stack, in_flight.data.tags["prefect.trial_flow_run"])["state"] == "Running"
+    assert flow_run(stack, in_flight.data.tags[names.FLOW_RUN_ID])["state"] == "Running"
 
     # two in parallel: the adopted trial counts as one of them, so exactly one more is launched beside it
     again = run_sweep(stack, space=slow_space, n_trials=2, n_parallel=2, study_name=name, storage=optuna_url)
@@ -190,23 +192,24 @@ def test_sweep_killed_and_started_again_adopts_the_live_trial(stack, optuna_url,
     numbers = [t.number for t in study.trials]
     assert len(numbers) == len(set(numbers))
     runs = runs_of(stack, name)
-    assert sorted(int(r.data.tags["optuna.trial_number"]) for r in runs) == sorted(numbers)  # one run each
+    assert sorted(int(r.data.tags[names.TRIAL_NUMBER]) for r in runs) == sorted(numbers)  # one run each
     assert not {"RUNNING", "FAILED"} & {r.info.status for r in runs}
-    adopted = next(t for t in study.trials if t.user_attrs.get("mlflow_run_id") == in_flight.info.run_id)
+    adopted = next(t for t in study.trials if t.user_attrs.get(names.MLFLOW_RUN_ID) == in_flight.info.run_id)
     assert adopted.state == TrialState.COMPLETE
     assert MlflowClient(stack.mlflow_uri).get_run(in_flight.info.run_id).info.status == "FINISHED"
-    trial_run = flow_run(stack, in_flight.data.tags["prefect.trial_flow_run"])
+    trial_run = flow_run(stack, in_flight.data.tags[names.FLOW_RUN_ID])
     assert trial_run["state"] == "Completed" and trial_run["run_count"] == 1  # never failed, never retried
 
 
-def test_unreachable_mlflow_server_is_retried(stack, optuna_url, monkeypatch):
-    """The trial flow fails with a clear error while MLflow is down and Prefect retries it."""
+def test_unreachable_mlflow_server_is_waited_for(stack, optuna_url, monkeypatch):
+    """While MLflow is down, the trial's step that needs it fails with a clear error and Prefect retries that
+    step (a task retry), not the flow run: once the server is back the same flow run completes the trial."""
     from flows import tracking
 
     monkeypatch.setenv("MLFLOW_TRACKING_URI", stack.mlflow_uri)
     optuna.create_study(study_name="mlflow-down", storage=optuna_url, direction="maximize")
     parent = tracking.sweep_run("maestro-lstm", "mlflow-down", {}, {})
-    prepared = subprocess.run([str(BIN / "python"), "-c", "from flows.preprocess import prepare_data; "
+    prepared = subprocess.run([str(BIN / "python"), "-c", "from flows.sweep.prepare import prepare_data; "
                                "print(prepare_data(None))"], env=stack.env(), cwd=REPO, capture_output=True,
                               text=True, check=True).stdout.strip().splitlines()[-1]
 
@@ -215,17 +218,23 @@ def test_unreachable_mlflow_server_is_retried(stack, optuna_url, monkeypatch):
     submitted = prefect(stack, "deployment", "run", "trial/run", "--params", json.dumps(dict(
         study_name="mlflow-down", space="smoke", prepared=prepared, parent_run=parent, storage=optuna_url)))
     flow_run_id = next(line.split("UUID:")[1].strip() for line in submitted.stdout.splitlines() if "UUID:" in line)
-    wait_for(lambda: flow_run(stack, flow_run_id)["state"] == "AwaitingRetry", 300, "the first attempt to fail")
+
+    def ask_awaits_retry():
+        tasks = flow_run(stack, flow_run_id)["task_runs"]
+        return any(name.startswith("ask") and state == "AwaitingRetry" for name, state in tasks.items())
+
+    wait_for(ask_awaits_retry, 300, "the trial's first step to fail and wait for its retry")
+    assert flow_run(stack, flow_run_id)["state"] == "Running"  # the flow run itself did not fail
     stack.start_mlflow()
     stack.wait_ready()
     final = wait_for(lambda: (r := flow_run(stack, flow_run_id))["state"] in ("Completed", "Failed", "Crashed")
-                     and r, 600, "the retried trial")
+                     and r, 600, "the trial")
     assert final["state"] == "Completed", final["logs"][-3000:]
-    assert final["run_count"] >= 2
+    assert final["run_count"] == 1  # one flow run attempt: only the step was retried
     assert "MLflow tracking server" in final["logs"] and "unreachable" in final["logs"]
     trials = optuna.load_study(study_name="mlflow-down", storage=optuna_url).trials
     assert len(trials) == 1 and trials[0].state == TrialState.COMPLETE  # asked once, by the attempt that ran
-    assert MlflowClient(stack.mlflow_uri).get_run(trials[0].user_attrs["mlflow_run_id"]).info.status == "FINISHED"
+    assert MlflowClient(stack.mlflow_uri).get_run(trials[0].user_attrs[names.MLFLOW_RUN_ID]).info.status == "FINISHED"
 
 
 def test_a_bad_configuration_fails_at_once(stack, optuna_url, tmp_path):
@@ -242,9 +251,9 @@ def test_a_bad_configuration_fails_at_once(stack, optuna_url, tmp_path):
     done = run_sweep(stack, space=str(space), n_trials=1, study_name="bad-config", storage=optuna_url)
     assert done["state"] == "Completed", done["cli_output"][-3000:]
     [trial] = optuna.load_study(study_name="bad-config", storage=optuna_url).trials
-    assert trial.state == TrialState.FAIL and "dropout must be in [0, 1)" in trial.user_attrs["fail_reason"]
+    assert trial.state == TrialState.FAIL and "dropout must be in [0, 1)" in trial.user_attrs[names.FAIL_REASON]
     [attempt] = trial_flow_runs(stack, "bad-config")
-    assert attempt["id"] == trial.user_attrs["prefect_flow_run"]
+    assert attempt["id"] == trial.user_attrs[names.FLOW_RUN_ID]
     assert attempt["state"] == "Failed" and attempt["run_count"] == 1  # no retry
-    run = MlflowClient(stack.mlflow_uri).get_run(trial.user_attrs["mlflow_run_id"])
-    assert run.info.status == "FAILED" and "dropout must be in [0, 1)" in run.data.tags["failure_reason"]
+    run = MlflowClient(stack.mlflow_uri).get_run(trial.user_attrs[names.MLFLOW_RUN_ID])
+    assert run.info.status == "FAILED" and "dropout must be in [0, 1)" in run.data.tags[names.FAIL_REASON]

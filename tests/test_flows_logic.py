@@ -14,9 +14,10 @@ import pytest
 import yaml
 from optuna.distributions import CategoricalDistribution, FloatDistribution, IntDistribution
 
-from flows.params import validate
-from flows.registry import decide_alias
+from flows import names
 from flows.space import STUDIES, load_space
+from flows.sweep.params import validate
+from flows.sweep.registry import decide_alias
 from lstm.data.maestro import write_csv
 from lstm.seed import SEED
 from lstm.train import TrainConfig
@@ -196,7 +197,7 @@ def test_unreachable_postgresql_is_one_line_without_the_password(monkeypatch):
 
 def champion(version="3", accuracy="0.25", data_hash="abc") -> tuple[str, dict]:
     """A current champion as MLflow gives it: version and tags are strings."""
-    tags = {"data_hash": data_hash} | ({"val_accuracy": accuracy} if accuracy is not None else {})
+    tags = {names.DATA_HASH: data_hash} | ({names.VAL_ACCURACY: accuracy} if accuracy is not None else {})
     return version, tags
 
 
@@ -213,3 +214,35 @@ def test_promotion_decision(current, new, alias, reason):
     version, tags = current
     got_alias, got_reason = decide_alias(version, tags, *new)
     assert got_alias == alias and reason in got_reason
+
+
+# --- the trial's retry policy, and the one patched library function ---------------------------------------
+
+
+@pytest.mark.parametrize("exc, retried", [
+    (ConnectionError("MLflow tracking server http://x is unreachable"), True),
+    (RuntimeError("wrapped"), True),  # caused by a connection error: see below
+    (ValueError("dropout must be in [0, 1)"), False),
+    (FloatingPointError("training diverged"), False),
+    (RuntimeError("a bug"), False),
+])
+def test_only_transient_failures_are_retried(exc, retried):
+    """flows/trial/retry.py's retry_condition_fn, on the Failed state Prefect hands it."""
+    from prefect.states import Failed
+
+    from flows.trial.retry import retry_if_transient
+
+    if str(exc) == "wrapped":
+        exc.__cause__ = TimeoutError("read timed out")
+    assert retry_if_transient(None, None, Failed(data=exc)) is retried
+
+
+def test_mlflow_still_spawns_its_server_through_exec_cmd():
+    """flows/ops/mlflow_server.py replaces mlflow.server._exec_cmd (MLflow has no option to run uvicorn in
+    its own process): this fails when a new MLflow no longer spawns uvicorn through it."""
+    import inspect
+
+    import mlflow.server
+
+    assert callable(getattr(mlflow.server, "_exec_cmd", None))
+    assert inspect.getsource(mlflow.server._run_server).count("_exec_cmd(") == 1

@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from flows.params import validate
+from flows.sweep.params import validate
 from lstm.data.tokens import midi_tokens
 
 MIDI = Path(__file__).parent / "midi"
@@ -155,7 +155,7 @@ def test_sweep_validation_accepts_a_plain_folder(folder):
 
 
 def test_sweep_preprocessing_key_follows_the_folders_midi_files(folder):
-    from flows.preprocess import content_key
+    from flows.sweep.prepare import content_key
 
     root, placed = folder
     before = content_key(root)

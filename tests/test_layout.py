@@ -1,4 +1,5 @@
-"""The library's shape: `lstm` imports nothing of the flows' world, and its modules import no cycle."""
+"""The code's shape: `lstm` imports nothing of the flows' world, its modules import no cycle, and the sweep
+imports none of the training stack."""
 
 from __future__ import annotations
 
@@ -75,3 +76,18 @@ def test_no_import_cycle_in_lstm():
             visit(start, [start], finished)
     assert not cycles, "import cycles: " + "; ".join(" → ".join(c) for c in cycles)
     assert "lstm.models" in graph["lstm.train"]  # the graph is read, not empty
+
+
+def test_the_sweep_imports_no_training_stack():
+    """The sweep runs on the `cpu` pool and only launches and watches trials: importing its flow (and
+    the stack's operations) must not load torch, the training loop or the music code."""
+    code = ("import importlib, json, sys\n"
+            "for name in ('flows.sweep.flow', 'flows.ops.stack', 'flows.ops.deploy', 'flows.ops.report'):\n"
+            "    importlib.import_module(name)\n"
+            "print(json.dumps(sorted(sys.modules)))\n")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+    loaded = set(json.loads(done.stdout.strip().splitlines()[-1]))
+    assert "flows.sweep.flow" in loaded and "prefect" in loaded
+    heavy = {m for m in loaded if m.split(".")[0] == "torch" or m.startswith(("lstm.train", "lstm.music"))}
+    assert not heavy, sorted(heavy)[:10]

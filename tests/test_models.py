@@ -7,7 +7,8 @@ import torch
 from torch import nn
 
 from lstm.checkpoint import load_model, save_model
-from lstm.models import EmbedLSTM, ModelConfig, NextToken, SeedLSTM, build_model, model_config
+from lstm.model_config import ModelConfig, model_config
+from lstm.models import EmbedLSTM, NextToken, SeedLSTM, build_model
 from lstm.seed import SEED
 
 SEED_BASE = 5_388_544  # three LSTMs of 512 on a 1-float input, plus Linear 512 -> 256

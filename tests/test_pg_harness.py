@@ -10,6 +10,8 @@ import pytest
 
 from pg import PostgresNotFound, find_bindir, port_open, postgres_server, require_postgres
 
+pytestmark = pytest.mark.postgres
+
 
 @pytest.fixture(scope="module")
 def pg(tmp_path_factory):

@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 
 from lstm.data.maestro import DatasetError, Piece, read_pieces, write_csv
+from lstm.data.manifest import SplitSummary, load_manifest
 from lstm.data.prepare import prepare
 from lstm.data.tokens import midi_tokens
 from lstm.data.vocab import UNKNOWN, UNKNOWN_ID
@@ -153,10 +154,10 @@ def test_vocabulary_comes_from_train_only(tmp_path):
 
     train_tokens = {t for n in TRAIN for t in midi_tokens(MIDI / n)}
     assert vocab == [UNKNOWN, *sorted(train_tokens)]
-    assert manifest["vocab_size"] == len(vocab)
+    assert manifest.vocab_size == len(vocab)
     for only_later in ("C#7", "A0", "0.3.6"):  # in validation/test files only
         assert only_later not in vocab
-    assert manifest["splits"]["train"]["unknown_rate"] == 0.0
+    assert manifest.splits["train"].unknown_rate == 0.0
 
     for split, name, rare in (("validation", "rare_val.midi", {"C#7"}), ("test", "rare_test.midi", {"A0", "0.3.6"})):
         tokens = midi_tokens(MIDI / name)
@@ -167,20 +168,20 @@ def test_vocabulary_comes_from_train_only(tmp_path):
         assert (ids[unknown] == UNKNOWN_ID).all()
         assert (ids != UNKNOWN_ID).sum() == len(tokens) - len(unknown)
         measured = len(unknown) / len(tokens)
-        assert manifest["splits"][split]["unknown_rate"] == pytest.approx(measured, abs=1e-12)
-        assert manifest["splits"][split]["unknown_rate"] > 0
-    assert manifest["splits"]["validation"]["unknown_rate"] == pytest.approx(4 / 36)
-    assert manifest["splits"]["test"]["unknown_rate"] == pytest.approx(2 / 38)
+        assert manifest.splits[split].unknown_rate == pytest.approx(measured, abs=1e-12)
+        assert manifest.splits[split].unknown_rate > 0
+    assert manifest.splits["validation"].unknown_rate == pytest.approx(4 / 36)
+    assert manifest.splits["test"].unknown_rate == pytest.approx(2 / 38)
 
 
 def test_window_counts_in_manifest(tmp_path):
     data = maestro_dir(tmp_path / "maestro", [("train", MIDI / "train_a.midi"), ("train", MIDI / "short.midi"),
                                               ("train", MIDI / "known.midi"), ("test", MIDI / "train_b.midi")])
     manifest = prepare(data, tmp_path / "out", tmp_path / "cache", workers=1, seq_len=16)
-    assert manifest["splits"]["train"]["windows"] == (41 - 16) + 0 + 0
-    assert manifest["splits"]["test"]["windows"] == 50 - 16
-    assert manifest["splits"]["validation"] == {"files": 0, "tokens": 0, "unknown_rate": 0.0, "windows": 0,
-                                                "file_names": []}
+    assert manifest.splits["train"].windows == (41 - 16) + 0 + 0
+    assert manifest.splits["test"].windows == 50 - 16
+    assert manifest.splits["validation"] == SplitSummary(files=0, tokens=0, unknown_rate=0.0, windows=0,
+                                                         file_names=[])
 
 
 def test_cache_hit_on_second_run(tmp_path):
@@ -189,12 +190,12 @@ def test_cache_hit_on_second_run(tmp_path):
     data = maestro_dir(tmp_path / "maestro", files)
     cache = tmp_path / "cache"
     first = prepare(data, tmp_path / "one", cache, workers=2, seq_len=8)
-    assert (first["parsed"], first["cache_hits"]) == (len(files), 0)
+    assert (first.parsed, first.cache_hits) == (len(files), 0)
     assert len(list((cache / "tokens").glob("*.json"))) == len(files)
     second = prepare(data, tmp_path / "two", cache, workers=2, seq_len=8)
-    assert (second["parsed"], second["cache_hits"]) == (0, len(files))
-    assert second["skipped"] == first["skipped"] and len(first["skipped"]) == 1  # a refusal is cached too
-    assert second["input_hash"] == first["input_hash"]
+    assert (second.parsed, second.cache_hits) == (0, len(files))
+    assert second.skipped == first.skipped and len(first.skipped) == 1  # a refusal is cached too
+    assert second.input_hash == first.input_hash
     for name in ("vocab.json", *(f"{s}_{k}.npy" for s in ("train", "validation", "test") for k in ("tokens", "offsets"))):
         assert (tmp_path / "one" / name).read_bytes() == (tmp_path / "two" / name).read_bytes(), name
 
@@ -207,9 +208,9 @@ def test_cache_is_keyed_by_content(tmp_path):
     rel = read_pieces(data)[0].midi_filename
     shutil.copyfile(MIDI / "train_c.midi", data / rel)
     m = prepare(data, tmp_path / "two", cache, workers=1)
-    assert (m["parsed"], m["cache_hits"]) == (1, 1)
+    assert (m.parsed, m.cache_hits) == (1, 1)
     assert "7.11.2" in json.loads((tmp_path / "two" / "vocab.json").read_text())
-    assert m["input_hash"] != json.loads((tmp_path / "one" / "manifest.json").read_text())["input_hash"]
+    assert m.input_hash != json.loads((tmp_path / "one" / "manifest.json").read_text())["input_hash"]
 
 
 def test_interrupted_run_keeps_finished_files(tmp_path):
@@ -224,21 +225,21 @@ def test_interrupted_run_keeps_finished_files(tmp_path):
 
     full = maestro_dir(tmp_path / "full", rows)
     m = prepare(full, tmp_path / "f", cache, workers=2, seq_len=8)
-    assert (m["parsed"], m["cache_hits"]) == (len(rows) - 3, 3)
+    assert (m.parsed, m.cache_hits) == (len(rows) - 3, 3)
     fresh = prepare(full, tmp_path / "fresh", tmp_path / "cache2", workers=1, seq_len=8)
-    assert fresh["parsed"] == len(rows)
+    assert fresh.parsed == len(rows)
     for s in ("train", "validation", "test"):
         assert np.array_equal(np.load(tmp_path / "f" / f"{s}_tokens.npy"), np.load(tmp_path / "fresh" / f"{s}_tokens.npy"))
 
 
 def test_embedded_second_prepare_hits_the_cache(prepared, embedded_dir, cache_dir, tmp_path):
-    first = json.loads((prepared / "manifest.json").read_text())
+    first = load_manifest(prepared)
     n_files = len(read_pieces(embedded_dir))
-    assert n_files == 50 and not first["skipped"]
-    assert first["parsed"] + first["cache_hits"] == n_files
+    assert n_files == 50 and not first.skipped
+    assert first.parsed + first.cache_hits == n_files
     again = prepare(embedded_dir, tmp_path / "again", cache_dir, workers=1, seq_len=32)
-    assert (again["parsed"], again["cache_hits"]) == (0, n_files)
-    assert again["splits"] == first["splits"] and again["input_hash"] == first["input_hash"]
+    assert (again.parsed, again.cache_hits) == (0, n_files)
+    assert again.splits == first.splits and again.input_hash == first.input_hash
     assert json.loads((tmp_path / "again" / "vocab.json").read_text()) == json.loads((prepared / "vocab.json").read_text())
     for s in ("train", "validation", "test"):
         for k in ("tokens", "offsets"):
@@ -246,11 +247,11 @@ def test_embedded_second_prepare_hits_the_cache(prepared, embedded_dir, cache_di
 
 
 def test_embedded_prepared_data(prepared):
-    m = json.loads((prepared / "manifest.json").read_text())
+    m = load_manifest(prepared)
     vocab = json.loads((prepared / "vocab.json").read_text())
     assert vocab[0] == UNKNOWN and vocab[1:] == sorted(set(vocab[1:]))
-    assert m["vocab_size"] == len(vocab) and m["seq_len"] == 32
-    assert [m["splits"][s]["files"] for s in ("train", "validation", "test")] == [40, 5, 5]
+    assert m.vocab_size == len(vocab) and m.seq_len == 32
+    assert [m.splits[s].files for s in ("train", "validation", "test")] == [40, 5, 5]
     train = np.load(prepared / "train_tokens.npy")
     assert train.dtype == np.int16 and train.min() >= 1 and train.max() < len(vocab)  # no <unk> in train
     assert set(np.unique(train).tolist()) == set(range(1, len(vocab)))  # every vocabulary token occurs in train

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from flows.params import validate
-from flows.preprocess import content_key
-from flows.registry import EMBEDDED_MODEL, MAESTRO_MODEL, registered_name
+from flows.sweep.params import validate
+from flows.sweep.prepare import content_key
+from flows.sweep.registry import EMBEDDED_MODEL, MAESTRO_MODEL, registered_name
 from lstm.data.maestro import Piece, write_csv
 
 from random_midi import performance

@@ -91,10 +91,10 @@ def _prepare_timed(data_dir: Path, out: Path, cache: Path, workers: int, seq_len
     t0 = time.perf_counter()
     m = prepare(data_dir, out, cache, workers, seq_len)
     seconds = time.perf_counter() - t0
-    notes = sum(s["tokens"] for s in m["splits"].values())
-    files = sum(s["files"] for s in m["splits"].values())
-    return {**_figures(files, notes, seconds), "parsed": m["parsed"], "cache_hits": m["cache_hits"],
-            "workers": workers, "readers": m["readers"], "fast_declined": m["fast_declined"]}
+    notes = sum(s.tokens for s in m.splits.values())
+    files = sum(s.files for s in m.splits.values())
+    return {**_figures(files, notes, seconds), "parsed": m.parsed, "cache_hits": m.cache_hits,
+            "workers": workers, "readers": m.readers, "fast_declined": m.fast_declined}
 
 
 def bench_preprocessing(data_dir: Path, max_duration: float | None, n_files: int, seq_len: int,

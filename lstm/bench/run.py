@@ -134,7 +134,7 @@ def check_targets(r: dict) -> dict:
 def run_bench(args) -> dict:
     import torch
 
-    from lstm.data.windows import load_manifest
+    from lstm.data.manifest import load_manifest
     from lstm.train import pick_device
 
     from .memory import bench_memory
@@ -155,11 +155,11 @@ def run_bench(args) -> dict:
                     cfg.seq_len)
         manifest = load_manifest(data)
         r = {"machine": machine_info(device), "config": asdict(cfg),
-             "data": {"prepared": str(data), "embedded": args.data is None, "vocab_size": manifest["vocab_size"], "seq_len": cfg.seq_len,
-                      "train_tokens": manifest["splits"]["train"]["tokens"]}}
-        raw = Path(manifest["data_dir"])
+             "data": {"prepared": str(data), "embedded": args.data is None, "vocab_size": manifest.vocab_size, "seq_len": cfg.seq_len,
+                      "train_tokens": manifest.splits["train"].tokens}}
+        raw = Path(manifest.data_dir)
         if raw.is_dir():  # in a fresh process without torch, as `lstm prepare` runs
-            r["preprocessing"] = bench_preprocessing(raw, manifest.get("max_duration"), cfg.prep_files,
+            r["preprocessing"] = bench_preprocessing(raw, manifest.max_duration, cfg.prep_files,
                                                      cfg.seq_len, args.workers)
         else:
             r["preprocessing_skipped"] = f"the MIDI directory {raw} of {data} is not on this machine"

@@ -19,7 +19,8 @@ from torch import nn
 
 from lstm.data.windows import Split, load_split, load_vocab
 from lstm.evaluate import evaluate_split
-from lstm.models import build_model, model_config
+from lstm.model_config import model_config
+from lstm.models import build_model
 from lstm.precision import make_scaler
 from lstm.train import TrainConfig, make_optimizer, train_step
 

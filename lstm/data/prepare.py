@@ -23,6 +23,7 @@ from .dataset import read_dataset
 from .fast_midi import installed_music21
 from .folder import DEFAULT_RATIOS, DEFAULT_SEED
 from .maestro import SPLITS, DatasetError
+from .manifest import Manifest, SplitSummary
 from .parallel import map_unordered
 from .tokens import TOKENIZER_VERSION, TokenizeError, read_midi
 from .vocab import UNKNOWN, UNKNOWN_ID
@@ -93,7 +94,7 @@ def build_vocab(train_tokens: list[list[str]]) -> list[str]:
 
 def prepare(data_dir: str | Path, out: str | Path, cache_dir: str | Path, workers: int | None = None,
             seq_len: int = 100, max_duration: float | None = None, reader: str = "auto", part: str = "first",
-            split_ratios: tuple[float, float, float] = DEFAULT_RATIOS, split_seed: int = DEFAULT_SEED) -> dict:
+            split_ratios: tuple[float, float, float] = DEFAULT_RATIOS, split_seed: int = DEFAULT_SEED) -> Manifest:
     """split_ratios/split_seed: how a plain folder is split (lstm/data/folder.py); a MAESTRO CSV's split is kept."""
     data_dir, out, cache_dir = Path(data_dir), Path(out), Path(cache_dir)
     dataset = read_dataset(data_dir, max_duration, split_ratios, split_seed)
@@ -115,35 +116,35 @@ def prepare(data_dir: str | Path, out: str | Path, cache_dir: str | Path, worker
         np.save(out / f"{split}_tokens.npy", arr)
         np.save(out / f"{split}_offsets.npy", offsets)
         lengths = np.diff(offsets)
-        splits[split] = {
-            "files": len(rows),
-            "tokens": int(arr.size),
-            "unknown_rate": float((arr == UNKNOWN_ID).mean()) if arr.size else 0.0,
-            "windows": int(np.clip(lengths - seq_len, 0, None).sum()),
-            "file_names": [r.file for r in rows],
-        }
-    manifest = {
-        "tokenizer_version": TOKENIZER_VERSION,
-        "music21_version": installed_music21(),
-        "input_hash": hashlib.sha256("".join(f"{r.split}:{r.file}:{r.key};" for r in results).encode()).hexdigest(),
-        "data_dir": str(data_dir.resolve()),
-        "seq_len": seq_len,
-        "max_duration": max_duration,
-        "split": {**dataset.split, "description": dataset.describe()},
-        "part": part,
-        "vocab_size": len(vocab),
-        "token_dtype": np.dtype(dtype).name,
-        "splits": splits,
-        "skipped": [{"file": r.file, "split": r.split, "reason": r.reason} for r in results if not r.tokens],
-        "parsed": sum(not r.cached for r in results if r.key),
-        "cache_hits": sum(r.cached for r in results),
-        "readers": dict(Counter(r.reader or "unrecorded" for r in good)),
-        "fast_declined": dict(Counter(r.declined for r in good if r.declined).most_common()),
-    }
+        splits[split] = SplitSummary(
+            files=len(rows),
+            tokens=int(arr.size),
+            unknown_rate=float((arr == UNKNOWN_ID).mean()) if arr.size else 0.0,
+            windows=int(np.clip(lengths - seq_len, 0, None).sum()),
+            file_names=[r.file for r in rows],
+        )
+    manifest = Manifest(
+        tokenizer_version=TOKENIZER_VERSION,
+        music21_version=installed_music21(),
+        input_hash=hashlib.sha256("".join(f"{r.split}:{r.file}:{r.key};" for r in results).encode()).hexdigest(),
+        data_dir=str(data_dir.resolve()),
+        seq_len=seq_len,
+        max_duration=max_duration,
+        split={**dataset.split, "description": dataset.describe()},
+        part=part,
+        vocab_size=len(vocab),
+        token_dtype=np.dtype(dtype).name,
+        splits=splits,
+        skipped=[{"file": r.file, "split": r.split, "reason": r.reason} for r in results if not r.tokens],
+        parsed=sum(not r.cached for r in results if r.key),
+        cache_hits=sum(r.cached for r in results),
+        readers=dict(Counter(r.reader or "unrecorded" for r in good)),
+        fast_declined=dict(Counter(r.declined for r in good if r.declined).most_common()),
+    )
     # Data-only work, done once here rather than by every trial: the baselines' hits, and their accuracies
     # on this seq_len's targets.
     write_hits(out)
-    manifest["baselines"] = data_baselines(out, {}, seq_len)
+    manifest.baselines = data_baselines(out, None, seq_len)
     (out / "vocab.json").write_text(json.dumps(vocab))
-    (out / "manifest.json").write_text(json.dumps(manifest, indent=2))
+    manifest.write(out)
     return manifest

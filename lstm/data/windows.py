@@ -8,12 +8,13 @@ where the tokens live, so no N × seq_len array is ever built.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
+
+from .manifest import read_prepared
 
 
 @dataclass
@@ -50,21 +51,9 @@ def window_starts(offsets: np.ndarray, seq_len: int) -> np.ndarray:
     return starts
 
 
-def _read_json(data: str | Path, name: str):
-    path = Path(data) / name
-    if not path.is_file():
-        raise FileNotFoundError(f"{data} is not a prepared directory (no {name}); run `lstm prepare`")
-    return json.loads(path.read_text())
-
-
 def load_vocab(data: str | Path) -> list[str]:
     """vocab.json of a directory written by `lstm prepare`: token strings, the unknown token at id 0."""
-    return _read_json(data, "vocab.json")
-
-
-def load_manifest(data: str | Path) -> dict:
-    """manifest.json of a directory written by `lstm prepare` (README: "What `prepare` writes")."""
-    return _read_json(data, "manifest.json")
+    return read_prepared(data, "vocab.json")
 
 
 def load_split(data: str | Path, split: str, seq_len: int, device: torch.device | str = "cpu") -> Split:

@@ -31,8 +31,9 @@ import numpy as np
 import torch
 from torch import nn
 
+from lstm.data.manifest import load_manifest
 from lstm.data.vocab import UNKNOWN_ID
-from lstm.data.windows import load_manifest, load_vocab
+from lstm.data.windows import load_vocab
 
 from .audio import DEFAULT_FORMAT
 from .metrics import format_music_metrics, music_metrics
@@ -160,7 +161,7 @@ def load_test_pieces(prepared_dir: str | Path) -> tuple[list[list[str]], list[st
     vocab = load_vocab(prepared_dir)
     tokens = np.load(prepared_dir / "test_tokens.npy")
     offsets = np.load(prepared_dir / "test_offsets.npy")
-    names = load_manifest(prepared_dir)["splits"]["test"]["file_names"]
+    names = load_manifest(prepared_dir).splits["test"].file_names
     pieces = [[vocab[i] for i in tokens[a:b].tolist()] for a, b in zip(offsets[:-1], offsets[1:])]
     return pieces, names
 
@@ -170,7 +171,7 @@ def prompts_from_test(prepared_dir: str | Path, vocab: list[str], seq_len: int, 
     fewer exist), as ids of the model's `vocab`; each names its MIDI file through manifest.json."""
     prepared_dir = Path(prepared_dir)
     pieces, names = load_test_pieces(prepared_dir)
-    data_dir = Path(load_manifest(prepared_dir)["data_dir"])
+    data_dir = Path(load_manifest(prepared_dir).data_dir)
     usable = [i for i, p in enumerate(pieces) if len(p) >= seq_len]
     if not usable:
         raise ValueError(f"no test file of {prepared_dir} has {seq_len} tokens for a prompt")
@@ -221,7 +222,7 @@ def generate_piece(model: nn.Module, vocab: list[str], prompt: Prompt, out: str 
 
 
 def _generate_from_test(model, vocab, prepared_dir, seed, n_pieces, length, seq_len, temperature, top_k):
-    seq_len = seq_len or load_manifest(prepared_dir)["seq_len"]
+    seq_len = seq_len or load_manifest(prepared_dir).seq_len
     prompts = prompts_from_test(prepared_dir, vocab, seq_len, n_pieces)
     gen = torch.Generator().manual_seed(seed)
     ids = sample_ids(model, [p.ids for p in prompts], length, temperature, top_k, gen, seq_len)

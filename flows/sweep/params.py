@@ -9,9 +9,10 @@ from pathlib import Path
 from lstm.data.dataset import layout
 from lstm.data.maestro import DatasetError
 
+from ..names import STORAGE_ENV
+from ..space import Space, load_space
+from ..storage import sqlalchemy_url, storage_kind
 from .registry import registered_name
-from .space import Space, load_space
-from .storage import sqlalchemy_url, storage_kind
 
 
 @dataclass
@@ -25,12 +26,12 @@ class SweepParams:
     experiment: str
     seed: int
     max_duration: float | None = None  # seconds: only pieces shorter are prepared (the seed's 1000)
-    model_name: str = ""  # the registered model; empty: named after the data (flows/registry.py)
+    model_name: str = ""  # the registered model; empty: named after the data (flows/sweep/registry.py)
 
 
 def validate(data_dir: str, space: str, n_trials: int, n_parallel: int, study_name: str, storage: str,
              experiment: str, seed: int, max_duration: float | None = None, model_name: str = "") -> SweepParams:
-    storage = storage or os.environ.get("OPTUNA_STORAGE", "")  # the docker stack sets it on every worker
+    storage = storage or os.environ.get(STORAGE_ENV, "")  # the docker stack sets it on every worker
     if n_trials < 0:
         raise ValueError(f"n_trials must be at least 1, got {n_trials} (0: the space's `trials:`)")
     if n_parallel < 1:

@@ -1,14 +1,15 @@
-"""Which failures of a trial flow a retry can fix: a server that did not answer, not the trial itself.
+"""Which failures of a trial a retry can fix — a server that did not answer, not the trial itself — and
+the retry policy of the trial's steps that talk to servers.
 
 Transient: MLflow, Prefect or the Optuna database unreachable or timing out (MLflow's client wraps the
 connection error in an MlflowException: the cause chain is searched). Everything else (a bad configuration's
 ValueError, torch.OutOfMemoryError at that size, the FloatingPointError of a diverged loss, a bug) fails the
 same way again, so it fails the trial at once.
 
-Prefect 3.9's flows have no `retry_condition_fn` (its tasks do): the server retries a Failed flow run while
-its run count is within the policy's `retries`. For a failure that no retry can fix, `no_more_retries` sets
-that policy to the attempts already made (Prefect's own client call, the one the engine uses to store the
-flow's retries), so the Failed state is final.
+Prefect's own mechanism does the retrying: each step that talks to a server is a task (`server_step`) with
+`retries` and a `retry_condition_fn` that retries only transient failures. The trial flow itself has no
+retries, so training is never repeated for a server's sake: a step waits for its server and training goes
+on from where it was.
 """
 
 from __future__ import annotations
@@ -18,14 +19,14 @@ import requests
 import sqlalchemy.exc
 import torch
 from mlflow.exceptions import MlflowException
-from prefect import get_run_logger
-from prefect.client.orchestration import get_client
-from prefect.runtime import flow_run
+from prefect import task
+from prefect.cache_policies import NO_CACHE
 
 DETERMINISTIC = (ValueError, torch.OutOfMemoryError, FloatingPointError)
 TRANSIENT = (ConnectionError, TimeoutError, requests.ConnectionError, requests.Timeout, httpx.TransportError,
              sqlalchemy.exc.OperationalError, sqlalchemy.exc.DisconnectionError)
 UNAVAILABLE = (502, 503, 504)  # a proxy or server in front of MLflow that is restarting
+RETRY_DELAYS = [5, 10, 20, 30, 60, 60, 60]  # seconds between attempts: a server gets ~4 minutes to come back
 
 
 def transient(exc: BaseException) -> bool:
@@ -43,13 +44,17 @@ def transient(exc: BaseException) -> bool:
     return False
 
 
-def no_more_retries(reason: str) -> None:
-    """Make the current flow run's coming Failed state final: no retry would end otherwise."""
-    if flow_run.id is None:  # called outside a flow run (a test calling the function)
-        return
-    with get_client(sync_client=True) as client:
-        run = client.read_flow_run(flow_run.id)
-        if run.empirical_policy.retries and run.empirical_policy.retries >= run.run_count:
-            policy = run.empirical_policy.model_copy(update={"retries": run.run_count - 1})
-            client.update_flow_run(run.id, empirical_policy=policy)
-    get_run_logger().error("not retried (a retry would fail the same way): %s", reason[:2000])
+def retry_if_transient(task, task_run, state) -> bool:
+    """Prefect's retry_condition_fn: retry the step only when its exception is transient."""
+    try:
+        state.result()
+    except Exception as exc:  # the step's own exception, re-raised by the Failed state
+        return transient(exc)
+    return False
+
+
+def server_step(fn):
+    """A trial step that talks to a server, as a Prefect task retried on transient failures only. Its inputs
+    are live objects (a study, a trial), so nothing is cached or persisted."""
+    return task(fn, retries=len(RETRY_DELAYS), retry_delay_seconds=RETRY_DELAYS, retry_condition_fn=retry_if_transient,
+                cache_policy=NO_CACHE, persist_result=False)

@@ -5,7 +5,7 @@ automation that marks a flow run Crashed when its heartbeats stop (a worker or m
 
 Both deployments run this checkout's code in place (`from_source` on the project directory), so
 every worker needs the project at the same path: the repository locally, /app in the docker images.
-Workers emit heartbeats with PREFECT_FLOWS_HEARTBEAT_FREQUENCY (flows/stack.py, docker/compose.yaml).
+Workers emit heartbeats with PREFECT_FLOWS_HEARTBEAT_FREQUENCY (flows/ops/stack.py, docker/compose.yaml).
 """
 
 from __future__ import annotations
@@ -24,12 +24,22 @@ from prefect.events.schemas.events import ResourceSpecification
 from prefect.exceptions import ObjectAlreadyExists
 from prefect.workers.process import ProcessWorker
 
-from .settings import REPO, SWEEP_POOL, TRIAL_POOL
+from ..names import (
+    FLOW_RUN_HEARTBEAT_SECONDS,
+    SWEEP_DEPLOYMENT,
+    SWEEP_FLOW,
+    SWEEP_POOL,
+    TRIAL_DEPLOYMENT,
+    TRIAL_FLOW,
+    TRIAL_POOL,
+    deployment,
+)
+from ..settings import REPO
 
-HEARTBEAT_SECONDS = 30  # Prefect's minimum
-ZOMBIE_AFTER = timedelta(seconds=3 * HEARTBEAT_SECONDS)
+ZOMBIE_AFTER = timedelta(seconds=3 * FLOW_RUN_HEARTBEAT_SECONDS)
 ZOMBIE_AUTOMATION = "maestro-lstm: crash flow runs whose heartbeats stopped"
-DEPLOYMENTS = (("flows/study.py:study", "sweep", SWEEP_POOL), ("flows/trial.py:trial", "run", TRIAL_POOL))
+DEPLOYMENTS = (("flows/sweep/flow.py:study", SWEEP_FLOW, SWEEP_DEPLOYMENT, SWEEP_POOL),
+               ("flows/trial/flow.py:trial", TRIAL_FLOW, TRIAL_DEPLOYMENT, TRIAL_POOL))
 
 
 def create_pools() -> None:
@@ -46,10 +56,10 @@ def create_pools() -> None:
 
 def deploy() -> None:
     create_pools()
-    for entrypoint, name, pool in DEPLOYMENTS:
+    for entrypoint, flow_name, name, pool in DEPLOYMENTS:
         flow.from_source(source=str(REPO), entrypoint=entrypoint).deploy(
             name=name, work_pool_name=pool, print_next_steps=False)
-        print(f"deployed {entrypoint.split(':')[1]}/{name} on work pool {pool}")
+        print(f"deployed {deployment(flow_name, name)} on work pool {pool}")
 
 
 def crash_zombies() -> None:

@@ -4,7 +4,7 @@ One worker on the `cpu` pool runs sweeps (no limit); one worker on the `gpu` poo
 trials, each with `--limit 1` and its own CUDA_VISIBLE_DEVICES (one trial worker on the CPU where there
 is no GPU), so a GPU never trains two trials at once and `n_parallel` beyond the workers queues.
 
-`python -m flows.stack up|down|status` is what `make up` / `make down` run; the test fixtures use the
+`python -m flows.ops.stack up|down|status` is what `make up` / `make down` run; the test fixtures use the
 same `Stack` on free ports with state in a temporary directory. `down` stops only what `up` started,
 by the pid files it wrote, never by process name.
 """
@@ -21,7 +21,8 @@ import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
-from .settings import SWEEP_POOL, TRIAL_POOL, state_dir
+from ..names import FLOW_RUN_HEARTBEAT_SECONDS, SWEEP_POOL, TRIAL_POOL, WORKER_ENV
+from ..settings import state_dir
 
 BIN = Path(sys.executable).parent
 
@@ -51,7 +52,7 @@ class Stack:
             "PREFECT_LOCAL_STORAGE_PATH": str(self.state / "prefect" / "results"),
             "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
             "PREFECT_WORKER_QUERY_SECONDS": env.get("PREFECT_WORKER_QUERY_SECONDS", "2"),
-            "PREFECT_FLOWS_HEARTBEAT_FREQUENCY": "30",  # drives the zombie automation of flows/deploy.py
+            "PREFECT_FLOWS_HEARTBEAT_FREQUENCY": str(FLOW_RUN_HEARTBEAT_SECONDS),  # for flows/ops/deploy.py's automation
             "MLFLOW_TRACKING_URI": self.mlflow_uri,
             "MAESTRO_LSTM_HOME": str(self.state),
             "PYTHONUNBUFFERED": "1",
@@ -79,8 +80,8 @@ class Stack:
     def start_mlflow(self) -> None:
         (self.state / "mlflow").mkdir(parents=True, exist_ok=True)
         backend = self.mlflow_backend or f"sqlite:///{self.state / 'mlflow' / 'mlflow.db'}"
-        # flows.mlflow_server: `mlflow server` without its waiting parent process (half the memory)
-        self._spawn("mlflow-server", [str(BIN / "python"), "-m", "flows.mlflow_server",
+        # flows.ops.mlflow_server: `mlflow server` without its waiting parent process (half the memory)
+        self._spawn("mlflow-server", [str(BIN / "python"), "-m", "flows.ops.mlflow_server",
                                       "--backend-store-uri", backend,
                                       "--artifacts-destination", str(self.state / "mlflow" / "artifacts"),
                                       "--serve-artifacts", "--host", self.host, "--port", str(self.mlflow_port),
@@ -91,7 +92,7 @@ class Stack:
     def start_worker(self, name: str = "worker-0", gpu: str | None = None) -> int:
         """A trial worker: one flow run at a time, on GPU `gpu` (None: the CPU, or whatever CUDA_VISIBLE_DEVICES
         already says). Its flow runs inherit MAESTRO_WORKER, which trials record in MLflow."""
-        env = self.env() | {"MAESTRO_WORKER": name}
+        env = self.env() | {WORKER_ENV: name}
         if gpu is not None:
             env["CUDA_VISIBLE_DEVICES"] = gpu
         return self._spawn(name, [str(BIN / "prefect"), "worker", "start", "--pool", TRIAL_POOL, "--type",
@@ -99,7 +100,7 @@ class Stack:
 
     def start_sweep_worker(self, name: str = "sweep-worker") -> int:
         """The sweeps' worker: no limit (a sweep only launches and watches), no GPU."""
-        env = self.env() | {"MAESTRO_WORKER": name, "CUDA_VISIBLE_DEVICES": ""}
+        env = self.env() | {WORKER_ENV: name, "CUDA_VISIBLE_DEVICES": ""}
         return self._spawn(name, [str(BIN / "prefect"), "worker", "start", "--pool", SWEEP_POOL, "--type",
                                   "process", "--name", name], env)
 
@@ -108,9 +109,9 @@ class Stack:
         wait_http(f"{self.mlflow_uri}/health", timeout, self.state / "logs" / "mlflow-server.log")
 
     def create_pools(self) -> None:
-        for pool in (SWEEP_POOL, TRIAL_POOL):
-            subprocess.run([str(BIN / "prefect"), "work-pool", "create", pool, "--type", "process",
-                            "--overwrite"], env=self.env(), check=True, capture_output=True)
+        """flows/ops/deploy.py's create_pools, against this stack's server."""
+        subprocess.run([str(BIN / "python"), "-c", "from flows.ops.deploy import create_pools; create_pools()"],
+                       env=self.env(), check=True, capture_output=True)
 
     def up(self, workers: int | None = None) -> None:
         """The servers, the sweep worker and `workers` trial workers (default: one per visible GPU, at least one)."""
@@ -183,7 +184,7 @@ def wait_http(url: str, timeout: float, log: Path | None = None) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m flows.stack", description=__doc__.splitlines()[0])
+    p = argparse.ArgumentParser(prog="python -m flows.ops.stack", description=__doc__.splitlines()[0])
     p.add_argument("action", choices=["up", "down", "status", "env"])
     p.add_argument("--workers", type=int, default=None,
                    help="trial workers (default: one per visible GPU, one on the CPU where there is none)")
@@ -200,7 +201,7 @@ def main(argv: list[str] | None = None) -> int:
         stack.down()
     elif args.action == "status":
         print(stack.running() or "nothing running")
-    else:  # env: for `eval $(python -m flows.stack env)`
+    else:  # env: for `eval $(python -m flows.ops.stack env)`
         for key in ("PREFECT_API_URL", "MLFLOW_TRACKING_URI", "MAESTRO_LSTM_HOME", "PREFECT_LOCAL_STORAGE_PATH"):
             print(f"export {key}={stack.env()[key]}")
     return 0

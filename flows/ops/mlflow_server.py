@@ -1,4 +1,4 @@
-"""`mlflow server` as one process: `python -m flows.mlflow_server ARGS` takes exactly `mlflow server`'s ARGS.
+"""`mlflow server` as one process: `python -m flows.ops.mlflow_server ARGS` takes exactly `mlflow server`'s ARGS.
 
 `mlflow server` parses its options, migrates the stores, then starts uvicorn as a child process and stays
 beside it only to forward signals. Both processes import MLflow's server stack (pandas, pyarrow, scipy:
@@ -25,7 +25,7 @@ def _become(cmd: list[str], *, extra_env: dict | None = None, **_ignored) -> Non
 
 def main() -> None:
     if not callable(getattr(mlflow.server, "_exec_cmd", None)):
-        sys.exit("flows.mlflow_server: this MLflow has no mlflow.server._exec_cmd; run `mlflow server` instead")
+        sys.exit("flows.ops.mlflow_server: this MLflow has no mlflow.server._exec_cmd; run `mlflow server` instead")
     mlflow.server._exec_cmd = _become  # the one call site: _run_server's spawn of uvicorn
     cli(["server", *sys.argv[1:]], prog_name="mlflow")
 

@@ -4,8 +4,8 @@ progress artifact.
 `prefect deployment run study/sweep --watch` (Prefect 3.9: prefect/cli/flow_runs_watching.py) prints the
 events that name the sweep's flow run, as their resource or a related one. It would print the sweep's
 logs too, but only from a server that streams logs out (PREFECT_SERVER_LOGS_STREAM_OUT_ENABLED, off by
-default), so a user's terminal showed nothing but heartbeats. Each trial's start and end is therefore a
-Prefect event emitted from the sweep's flow run (which Prefect adds as a related resource): one line each
+default), so a user's terminal would show nothing but heartbeats. Each trial's start and end is therefore
+a Prefect event emitted from the sweep's flow run (which Prefect adds as a related resource): one line each
 in the watch, in the UI's event feed, and a trigger for automations (say, a notification on
 `maestro.trial.failed`). The line is the event resource's name; the payload holds the same facts as data.
 
@@ -20,24 +20,11 @@ from optuna.trial import FrozenTrial, TrialState
 from prefect.artifacts import create_progress_artifact, update_progress_artifact
 from prefect.events import emit_event
 
-from .storage import FAIL_ATTR
-from .trial import FLOW_RUN_ATTR, PRUNED_ATTR, WORKER_ATTR
+from ..names import FAIL_REASON, FLOW_RUN_ID, PRUNED_REASON, WORKER, artifact_key, event
+from ..storage import best_trial, finished
+from ..text import short_params
 
-ENDED = {TrialState.COMPLETE: "completed", TrialState.PRUNED: "pruned", TrialState.FAIL: "failed"}
-
-
-def short_params(params: dict) -> str:
-    return ", ".join(f"{k} {v:.3g}" if isinstance(v, float) else f"{k} {v}" for k, v in params.items())
-
-
-def best_so_far(study: optuna.Study) -> FrozenTrial | None:
-    complete = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
-    return max(complete, key=lambda t: t.value) if complete else None
-
-
-def artifact_key(study_name: str) -> str:
-    """Prefect artifact keys take lowercase letters, digits and dashes only."""
-    return "".join(c if c.isalnum() else "-" for c in f"study-{study_name}-progress".lower())
+TRIAL_OUTCOMES = {TrialState.COMPLETE: "completed", TrialState.PRUNED: "pruned", TrialState.FAIL: "failed"}
 
 
 class Progress:
@@ -48,21 +35,22 @@ class Progress:
         trials = study.get_trials(deepcopy=False)
         # what the study held before this sweep is not news; trials still running (adopted) are
         self.announced = {t.number: "ended" for t in trials if t.state.is_finished()}
-        self.artifact = create_progress_artifact(self._percent(), key=artifact_key(study.study_name),
+        self.artifact = create_progress_artifact(self._percent(), key=artifact_key("study", study.study_name,
+                                                                                    "progress"),
                                                  description=self._description())
-        best = best_so_far(study)
-        self._emit("maestro.study.started", f"study {study.study_name}: {self._finished()} of {n_trials} trials "
+        best = best_trial(study)
+        self._emit("study.started", f"study {study.study_name}: {finished(study)} of {n_trials} trials "
                    f"finished" + (f", best val_accuracy {best.value:.2%} (trial {best.number})" if best else ""),
-                   {"finished": self._finished(), "n_trials": n_trials})
+                   {"finished": finished(study), "n_trials": n_trials})
 
     def update(self) -> None:
         """Announce what changed in Optuna since the last call; cheap enough for every poll of the sweep."""
         changed = False
         for t in self.study.get_trials(deepcopy=False):
             seen = self.announced.get(t.number)
-            if seen is None and WORKER_ATTR in t.user_attrs and (t.state == TrialState.RUNNING or t.state in ENDED):
+            if seen is None and WORKER in t.user_attrs and (t.state == TrialState.RUNNING or t.state in TRIAL_OUTCOMES):
                 self._started(t)  # also for a trial that ended between two polls: its start is news too
-            if t.state in ENDED and seen != "ended":
+            if t.state in TRIAL_OUTCOMES and seen != "ended":
                 self._ended(t)
                 changed = True
         if changed:
@@ -70,47 +58,44 @@ class Progress:
 
     def finish(self, summary: str) -> None:
         self.update()
-        self._emit("maestro.study.finished", summary, {"finished": self._finished(), "n_trials": self.n_trials})
+        self._emit("study.finished", summary, {"finished": finished(self.study), "n_trials": self.n_trials})
 
     # ---------------------------------------------------------------------------------------------
     def _started(self, t: FrozenTrial) -> None:
         self.announced[t.number] = "started"
-        line = f"trial {t.number} started on {t.user_attrs[WORKER_ATTR]}: {short_params(t.params)}"
-        self._trial_event(t, "started", line, {"params": t.params, "worker": t.user_attrs[WORKER_ATTR]})
+        line = f"trial {t.number} started on {t.user_attrs[WORKER]}: {short_params(t.params)}"
+        self._trial_event(t, "started", line, {"params": t.params, "worker": t.user_attrs[WORKER]})
 
     def _ended(self, t: FrozenTrial) -> None:
         self.announced[t.number] = "ended"
-        best = best_so_far(self.study)
+        best = best_trial(self.study)
         best_text = f"best {best.value:.2%} (trial {best.number})" if best else "no trial completed yet"
-        kind = ENDED[t.state]
         if t.state == TrialState.COMPLETE:
             why = f"val_accuracy {t.value:.2%}"
         else:
-            why = t.user_attrs.get(PRUNED_ATTR if t.state == TrialState.PRUNED else FAIL_ATTR) or "no reason recorded"
+            why = t.user_attrs.get(PRUNED_REASON if t.state == TrialState.PRUNED else FAIL_REASON) or "no reason recorded"
             why = why if len(why) <= 300 else why[:299] + "…"
-        line = f"trial {t.number} {t.state.name}: {why}; {best_text}; {self._finished()}/{self.n_trials} finished"
-        self._trial_event(t, kind, line, {"state": t.state.name, "value": t.value, "reason": why,
-                                          "best_value": best.value if best else None,
-                                          "best_trial": best.number if best else None})
+        line = f"trial {t.number} {t.state.name}: {why}; {best_text}; {finished(self.study)}/{self.n_trials} finished"
+        self._trial_event(t, TRIAL_OUTCOMES[t.state], line, {"state": t.state.name, "value": t.value, "reason": why,
+                                                             "best_value": best.value if best else None,
+                                                             "best_trial": best.number if best else None})
 
     def _trial_event(self, t: FrozenTrial, kind: str, line: str, payload: dict) -> None:
         # The trial's flow run first: the watch shows the first related run's id beside the line.
-        run = t.user_attrs.get(FLOW_RUN_ATTR)
+        run = t.user_attrs.get(FLOW_RUN_ID)
         related = [{"prefect.resource.id": f"prefect.flow-run.{run}", "prefect.resource.role": "trial-flow-run"}]
-        self._emit(f"maestro.trial.{kind}", line, {"number": t.number, **payload}, related if run else None,
+        self._emit(f"trial.{kind}", line, {"number": t.number, **payload}, related if run else None,
                    f".trial.{t.number}")
 
-    def _emit(self, event: str, line: str, payload: dict, related: list | None = None, sub: str = "") -> None:
+    def _emit(self, kind: str, line: str, payload: dict, related: list | None = None, sub: str = "") -> None:
         # The watch prints the name with rich markup, where "[...]" could be taken for a style.
         name = line.replace("[", "(").replace("]", ")")
-        resource = {"prefect.resource.id": f"maestro.study.{self.study.study_name}{sub}", "prefect.resource.name": name}
-        emit_event(event, resource=resource, related=related, payload={"study": self.study.study_name, **payload})
-
-    def _finished(self) -> int:
-        return len(self.study.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.PRUNED)))
+        resource = {"prefect.resource.id": f"{event('study')}.{self.study.study_name}{sub}",
+                    "prefect.resource.name": name}
+        emit_event(event(kind), resource=resource, related=related, payload={"study": self.study.study_name, **payload})
 
     def _percent(self) -> float:
-        return min(100.0, 100.0 * self._finished() / self.n_trials)
+        return min(100.0, 100.0 * finished(self.study) / self.n_trials)
 
     def _description(self) -> str:
-        return f"{self._finished()} of {self.n_trials} trials finished (study {self.study.study_name})"
+        return f"{finished(self.study)} of {self.n_trials} trials finished (study {self.study.study_name})"

@@ -1,16 +1,14 @@
 """Step 1 of a sweep: `lstm prepare`, once per input and settings.
 
 A Prefect task cached on what preprocessing reads (the CSV and the MIDI files it lists; a plain folder's
-MIDI files) and on every
-setting that changes its result: a second sweep on the same data is a cache hit (the task run shows
-`Cached` in the UI and logs) and parses nothing. The prepared directory is named by that same key,
-so every worker that shares the state directory finds it.
+MIDI files) and on every setting that changes its result: a second sweep on the same data is a cache hit
+(the task run shows `Cached` in the UI and logs) and parses nothing. The prepared directory is named by
+that same key, so every worker that shares the state directory finds it.
 
 The key hashes only the files preprocessing reads, never the rest of the directory: MAESTRO v3 as
-downloaded carries ~120 GB of WAV beside its ~100 MB of MIDI, and hashing those took minutes per
-sweep. The MIDI files are hashed by content (in chunks, `hashlib.file_digest`), not by size and
+downloaded carries ~120 GB of WAV beside its ~100 MB of MIDI, which would take minutes to hash. The MIDI files are hashed by content (in chunks, `hashlib.file_digest`), not by size and
 mtime: content is what decides the tokens, a copy or an edit that keeps size and mtime must still
-change the key, and hashing MAESTRO's MIDI takes well under a second (see README, "Performance").
+change the key, and hashing MAESTRO's MIDI takes well under a second (docs/performance.md).
 """
 
 from __future__ import annotations
@@ -29,7 +27,7 @@ from lstm.data.maestro import find_csv
 from lstm.data.prepare import prepare
 from lstm.data.tokens import TOKENIZER_VERSION
 
-from .settings import state_dir
+from ..settings import state_dir
 
 SEQ_LEN = 100  # the prepared arrays' window count (manifest) is stated for this length; trials cut their own
 
@@ -76,9 +74,9 @@ def prepare_task(data_dir: str, key: str, seq_len: int = SEQ_LEN, max_duration: 
     manifest = prepare(data_dir, out, default_cache_dir(), seq_len=seq_len, max_duration=max_duration,
                        reader=reader)
     logger = get_run_logger()
-    logger.info("prepared %s: vocabulary %d, %s; %s", data_dir, manifest["vocab_size"],
-                {s: v["tokens"] for s, v in manifest["splits"].items()}, manifest["split"]["description"])
-    for skip in manifest["skipped"]:
+    logger.info("prepared %s: vocabulary %d, %s; %s", data_dir, manifest.vocab_size,
+                {s: v.tokens for s, v in manifest.splits.items()}, manifest.split["description"])
+    for skip in manifest.skipped:
         logger.warning("skipped %s: %s", skip["file"], skip["reason"])
     return str(out)
 

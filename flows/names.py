@@ -1,0 +1,95 @@
+"""The names the sweep and its trials agree on, each defined once: Prefect pools, deployments and events,
+Optuna user attributes, MLflow tags, metrics and artifact paths, heartbeats.
+
+The sweep and its trials run in different processes, often on different machines, and meet only in
+Prefect, Optuna's storage and MLflow, through these names. Where one fact is kept in two stores (the trial's
+flow run, its worker, why it failed) it has one name in both.
+"""
+
+from __future__ import annotations
+
+# --- Prefect -------------------------------------------------------------------------------------------
+SWEEP_POOL = "cpu"  # sweeps: a process pool without a limit, several sweeps may run at once
+TRIAL_POOL = "gpu"  # trials: one flow run at a time on each worker, one worker per GPU
+SWEEP_FLOW, SWEEP_DEPLOYMENT = "study", "sweep"  # deployment `study/sweep`
+TRIAL_FLOW, TRIAL_DEPLOYMENT = "trial", "run"  # deployment `trial/run`
+FLOW_RUN_HEARTBEAT_SECONDS = 30  # Prefect's minimum; drives the zombie automation (flows/ops/deploy.py)
+WORKER_ENV = "MAESTRO_WORKER"  # a worker's name, in its environment: trials record where they ran
+STORAGE_ENV = "OPTUNA_STORAGE"  # the study storage URL, in the environment of the docker stack's workers
+
+
+def deployment(flow: str, name: str) -> str:
+    return f"{flow}/{name}"
+
+
+def study_tag(study_name: str) -> str:
+    """The Prefect tag on every trial flow run of a study: how a sweep finds the live ones."""
+    return f"study:{study_name}"
+
+
+def event(kind: str) -> str:
+    """A sweep's Prefect events: maestro.study.started/finished, maestro.trial.started/completed/pruned/failed."""
+    return f"maestro.{kind}"
+
+
+def artifact_key(*parts: str) -> str:
+    """Prefect artifact keys take lowercase letters, digits and dashes only."""
+    return "".join(c if c.isalnum() else "-" for c in "-".join(parts).lower())
+
+
+# --- Optuna --------------------------------------------------------------------------------------------
+TRIAL_HEARTBEAT_SECONDS = 10  # a trial's heartbeat on PostgreSQL storage
+TRIAL_GRACE_SECONDS = 60  # a trial whose heartbeat is older is failed (and retried) by fail_stale_trials
+STUDY_SPACE = "space"  # study user attribute: the search space a study was searched with
+
+# --- facts about a trial: the same key as an Optuna user attribute and as an MLflow tag ------------------
+FLOW_RUN_ID = "prefect.flow_run_id"  # the flow run that runs it (on the sweep's MLflow run: the sweep's)
+WORKER = "worker"  # the worker it runs on
+FAIL_REASON = "fail_reason"  # why it failed: set by its trial flow, or by the sweep when its flow run died
+PRUNED_REASON = "pruned_reason"
+MLFLOW_RUN_ID = "mlflow_run_id"  # Optuna user attribute and model version tag: the trial's MLflow run
+TEST_ACCURACY = "test_accuracy"  # Optuna user attribute, MLflow metric and model version tag
+
+# --- MLflow --------------------------------------------------------------------------------------------
+EXPERIMENT = "maestro-lstm"
+STUDY = "maestro.study"  # tag on the sweep's run and on each trial's run
+ROLE, SWEEP_ROLE = "maestro.role", "sweep"  # the sweep's (parent) run
+TRIAL_NUMBER = "optuna.trial_number"
+OPTUNA_STATE = "optuna.state"  # COMPLETE, PRUNED or FAIL: MLflow's statuses have no PRUNED
+STORAGE_KIND = "optuna.storage"  # journal or postgresql
+DEVICE = "device"
+DATA_HASH = "data_hash"
+REGISTERED_MODEL = "registered_model"
+PARENT_RUN = "mlflow.parentRunId"  # MLflow's own: nests a trial's run under the sweep's
+DESCRIPTION = "mlflow.note.content"  # MLflow's own: the run's description in the UI
+
+EPOCH_METRICS = ("train_loss", "val_loss", "val_accuracy", "epoch_seconds")  # one point per epoch
+FINAL_METRICS = ("train_accuracy", "val_accuracy", "val_loss", "test_accuracy", "test_top5_accuracy",
+                 "test_loss", "test_perplexity")
+GD_METRICS = ("predicted_share_G", "predicted_share_D", "top2_predicted_share")
+VAL_ACCURACY = "val_accuracy"  # what the study maximizes
+
+
+def baseline_metric(baseline: str) -> str:
+    return f"baseline_{baseline}_accuracy"
+
+
+def phase_metric(phase: str) -> str:
+    return f"phase_{phase}_seconds"
+
+
+# artifacts of a trial's run, and of the sweep's
+CHECKPOINT_DIR = "checkpoint"
+CHECKPOINT = f"{CHECKPOINT_DIR}/model.pt"  # weights, config and vocabulary: what `lstm generate` loads
+MUSIC_DIR = "music"
+PLOTS_DIR = "optuna"
+TRIALS_CSV = "trials.csv"
+MANIFEST = "manifest.json"
+
+# --- the Model Registry --------------------------------------------------------------------------------
+CHAMPION, CHALLENGER = "champion", "challenger"
+MAESTRO_MODEL = "maestro-lstm"  # the registered model of a MAESTRO directory
+EMBEDDED_MODEL = "chorales-lstm"  # of the embedded chorales
+PROMOTION = "promotion"  # model version tag: why it got its alias
+VERSION_STUDY, VERSION_TRIAL = "study", "trial_number"  # model version tags (with VAL_ACCURACY, TEST_ACCURACY,
+# DATA_HASH and MLFLOW_RUN_ID)

@@ -1,0 +1,100 @@
+"""The sweep (deployment `study/sweep`, on the `cpu` pool): validate, prepare the data once, open the study,
+keep trials going, promote the best, summarise.
+
+The trials themselves run as flow runs of `trial/run` on the `gpu` pool (flows/trial/flow.py); this process
+only launches and watches them (flows/sweep/launch.py), so it imports no torch. The same `study_name`
+continues a study. The best trial's model is registered under its data's name (`maestro-lstm`,
+`chorales-lstm`, …: flows/sweep/registry.py).
+"""
+
+from __future__ import annotations
+
+import optuna
+from prefect import flow, get_run_logger
+from prefect.runtime import flow_run
+
+from lstm.data.manifest import Manifest, load_manifest
+
+from .. import tracking
+from ..names import (
+    DATA_HASH,
+    DESCRIPTION,
+    EXPERIMENT,
+    FLOW_RUN_ID,
+    MANIFEST,
+    REGISTERED_MODEL,
+    STORAGE_KIND,
+    STUDY_SPACE,
+    SWEEP_FLOW,
+)
+from ..storage import finished, make_storage, storage_kind
+from .launch import run_trials
+from .params import SweepParams, validate
+from .prepare import prepare_data
+from .progress import Progress
+from .registry import promote
+from .summary import BestTrial, StudySummary, log_study_plots, log_trials_table, summarise
+
+
+@flow(name=SWEEP_FLOW, log_prints=True)
+def study(data_dir: str = "", space: str = "smoke", n_trials: int = 0, n_parallel: int = 1, study_name: str = "",
+          storage: str = "", experiment: str = EXPERIMENT, seed: int = 0, max_duration: float | None = None,
+          model_name: str = "") -> StudySummary:
+    """Optimize validation accuracy of next-token LSTMs over a search space from `studies/`.
+
+    `n_trials` 0 means the space's own `trials:`; `max_duration` (seconds) keeps only shorter pieces;
+    `model_name` is the registered model (default: named after the data, flows/sweep/registry.py)."""
+    logger = get_run_logger()
+    p = validate(data_dir, space, n_trials, n_parallel, study_name, storage, experiment, seed, max_duration,
+                 model_name)
+    prepared = prepare_data(p.data_dir, p.max_duration)
+    manifest = load_manifest(prepared)
+    p.study_name = p.study_name or f"{p.space.name}-{manifest.input_hash[:8]}"
+    optuna_storage = make_storage(p.storage)
+    opt = open_study(p, optuna_storage)
+    parent = sweep_run(p, manifest)
+    logger.info("study %s: %d of %d trials finished; MLflow parent run %s", p.study_name, finished(opt),
+                p.n_trials, parent)
+
+    progress = Progress(opt, p.n_trials)
+    run_trials(p, opt, optuna_storage, str(prepared), parent, logger, progress)
+
+    summary = StudySummary(p.study_name, p.space.name, p.n_trials, finished(opt), manifest.input_hash, parent,
+                           BestTrial.of(opt))
+    if summary.best:
+        b = summary.best
+        summary.registry = promote(b.mlflow_run_id, p.model_name, p.study_name, b.number, b.val_accuracy,
+                                   b.test_accuracy, manifest.input_hash)
+        logger.info("best trial %d: val_accuracy %.4f; registered %s", b.number, b.val_accuracy, summary.registry)
+    else:
+        logger.warning("no trial completed: nothing to register")
+    progress.finish(summary.line())
+    log_trials_table(opt, parent)
+    log_study_plots(opt, parent)
+    summarise(opt, summary, p.experiment)
+    tracking.close_run(parent, "FINISHED")
+    return summary
+
+
+def open_study(p: SweepParams, storage) -> optuna.Study:
+    """The study, created or continued; a study is continued only with the space it was searched with."""
+    opt = optuna.create_study(study_name=p.study_name, storage=storage, direction="maximize",
+                              pruner=p.space.pruner(), load_if_exists=True)
+    searched = opt.user_attrs.get(STUDY_SPACE)
+    if searched and searched != p.space.name:
+        raise ValueError(f"study {p.study_name} was searched with space {searched!r}: continue it with "
+                         f"space={searched} or choose another study_name")
+    opt.set_user_attr(STUDY_SPACE, p.space.name)
+    return opt
+
+
+def sweep_run(p: SweepParams, manifest: Manifest) -> str:
+    """The study's MLflow parent run (reopened when the study continues), with the data's manifest."""
+    parent = tracking.sweep_run(
+        p.experiment, p.study_name,
+        tags={FLOW_RUN_ID: str(flow_run.id), DATA_HASH: manifest.input_hash, STORAGE_KIND: storage_kind(p.storage),
+              REGISTERED_MODEL: p.model_name, DESCRIPTION: p.space.description},
+        params={"space": p.space.name, **{f"search.{k}": repr(v) for k, v in p.space.distributions.items()},
+                **{f"fixed.{k}": v for k, v in p.space.fixed.items()}})
+    tracking.log_json(parent, manifest.to_dict(), MANIFEST)
+    return parent
