@@ -19,8 +19,11 @@ import math
 import random
 from pathlib import Path
 
+from mido import Message, MetaMessage
+
 from lstm.data.maestro import Piece, write_csv
 from lstm.data.parallel import map_unordered
+from lstm.music import midi_file
 
 # composer → keep every n-th of its corpus files (Palestrina's 1,318 masses would swamp the rest);
 # Bach is left out: his chorales are the embedded data set.
@@ -101,25 +104,6 @@ def perform(notes: list[tuple[float, float, int]], length: float, qpm: float | N
     return played
 
 
-def varlen(n: int) -> bytes:
-    """A MIDI variable-length quantity (delta times, chunk lengths of meta events)."""
-    out = [n & 0x7F]
-    n >>= 7
-    while n:
-        out.append(0x80 | (n & 0x7F))
-        n >>= 7
-    return bytes(reversed(out))
-
-
-def _track(events: list[tuple[int, int, bytes]]) -> bytes:
-    body, last = b"", 0
-    for tick, _, data in sorted(events):
-        body += varlen(tick - last) + data
-        last = tick
-    body += b"\x00\xff\x2f\x00"
-    return b"MTrk" + len(body).to_bytes(4, "big") + body
-
-
 def midi_bytes(played: list[tuple[float, float, int, int]]) -> bytes:
     """MAESTRO's layout: format 1, a tempo track, one piano track of note-ons/offs in seconds' ticks.
     One key sounds once at a time: two voices striking it within 40 ms are one note, and a key struck
@@ -132,15 +116,16 @@ def midi_bytes(played: list[tuple[float, float, int, int]]) -> bytes:
             keys[-1][1] = max(keys[-1][1], b)
         else:
             keys.append([a, b, vel])
-    events = []
+    events = []  # (tick, 0 for off / 1 for on, pitch, message): at one tick, keys are released first
     for pitch, keys in by_pitch.items():
         for i, (a, b, vel) in enumerate(keys):
             if i + 1 < len(keys):
                 b = min(b, keys[i + 1][0] - 1)
-            events += [(a, 1, bytes([0x90, pitch, vel])), (b, 0, bytes([0x80, pitch, 64]))]
-    tempo = [(0, 0, b"\xff\x51\x03" + (500_000).to_bytes(3, "big")), (0, 1, b"\xff\x58\x04\x04\x02\x18\x08")]
-    header = b"MThd" + (6).to_bytes(4, "big") + (1).to_bytes(2, "big") + (2).to_bytes(2, "big") + TPQ.to_bytes(2, "big")
-    return header + _track(tempo) + _track(events)
+            events += [(a, 1, pitch, Message("note_on", note=pitch, velocity=vel)),
+                       (b, 0, pitch, Message("note_off", note=pitch, velocity=64))]
+    tempo = [(0, MetaMessage("set_tempo", tempo=500_000)), (0, MetaMessage("time_signature", numerator=4, denominator=4))]
+    piano = [(tick, message) for tick, _, _, message in sorted(events, key=lambda e: e[:3])]
+    return midi_file.encode([tempo, piano], TPQ)
 
 
 def _split(index: int) -> str:

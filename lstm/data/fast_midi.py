@@ -9,6 +9,11 @@ tie-breaks, 30-80× faster in one process. Where a file uses something this read
 (several note tracks, drums, a time-signature change, zero-length notes, ...) it raises
 `Unsupported` and the caller parses the file with music21 instead; `lstm bench` and the tests
 measure the agreement.
+
+The bytes are read here by hand, not by a MIDI library (mido writes this project's files): the point
+is to redo music21's own arithmetic exactly (how it decodes a track, pairs note-ons with note-offs,
+quantizes and measures durations), so that the tokens equal music21's; a library parser decodes and
+times notes by its own rules, and its numbers would differ.
 """
 
 from __future__ import annotations
