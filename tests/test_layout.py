@@ -24,15 +24,19 @@ def lstm_modules() -> list[str]:
     return names
 
 
-def test_lstm_imports_nothing_of_the_flows_world():
-    # a fresh interpreter: this test process has imported flows and its libraries already
+def loaded_after_importing(modules: list[str]) -> set[str]:
+    """sys.modules of a fresh interpreter (this test process has imported everything already) after `modules`."""
     code = ("import importlib, json, sys\n"
-            f"for name in {lstm_modules()!r}:\n"
+            f"for name in {modules!r}:\n"
             "    importlib.import_module(name)\n"
-            "print(json.dumps(sorted({m.split('.')[0] for m in sys.modules})))\n")
+            "print(json.dumps(sorted(sys.modules)))\n")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr[-3000:]
-    top_level = set(json.loads(done.stdout.strip().splitlines()[-1]))
+    return set(json.loads(done.stdout.strip().splitlines()[-1]))
+
+
+def test_lstm_imports_nothing_of_the_flows_world():
+    top_level = {m.split(".")[0] for m in loaded_after_importing(lstm_modules())}
     assert "lstm" in top_level and "torch" in top_level
     assert not top_level & FOREIGN, f"lstm imports {sorted(top_level & FOREIGN)}"
 
@@ -81,13 +85,7 @@ def test_no_import_cycle_in_lstm():
 def test_the_sweep_imports_no_training_stack():
     """The sweep runs on the `cpu` pool and only launches and watches trials: importing its flow (and
     the stack's operations) must not load torch, the training loop or the music code."""
-    code = ("import importlib, json, sys\n"
-            "for name in ('flows.sweep.flow', 'flows.ops.stack', 'flows.ops.deploy', 'flows.ops.report'):\n"
-            "    importlib.import_module(name)\n"
-            "print(json.dumps(sorted(sys.modules)))\n")
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=600)
-    assert done.returncode == 0, done.stderr[-3000:]
-    loaded = set(json.loads(done.stdout.strip().splitlines()[-1]))
+    loaded = loaded_after_importing(["flows.sweep.flow", "flows.ops.stack", "flows.ops.deploy", "flows.ops.report"])
     assert "flows.sweep.flow" in loaded and "prefect" in loaded
     heavy = {m for m in loaded if m.split(".")[0] == "torch" or m.startswith(("lstm.train", "lstm.music"))}
     assert not heavy, sorted(heavy)[:10]

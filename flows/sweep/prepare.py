@@ -6,9 +6,10 @@ MIDI files) and on every setting that changes its result: a second sweep on the 
 that same key, so every worker that shares the state directory finds it.
 
 The key hashes only the files preprocessing reads, never the rest of the directory: MAESTRO v3 as
-downloaded carries ~120 GB of WAV beside its ~100 MB of MIDI, which would take minutes to hash. The MIDI files are hashed by content (in chunks, `hashlib.file_digest`), not by size and
-mtime: content is what decides the tokens, a copy or an edit that keeps size and mtime must still
-change the key, and hashing MAESTRO's MIDI takes well under a second (docs/performance.md).
+downloaded carries ~120 GB of WAV beside its ~100 MB of MIDI, which would take minutes to hash. The MIDI
+files are hashed by content (in chunks, `hashlib.file_digest`), not by size and mtime: content is what
+decides the tokens, a copy or an edit that keeps size and mtime must still change the key, and hashing
+MAESTRO's MIDI takes well under a second (docs/performance.md).
 """
 
 from __future__ import annotations
