@@ -17,6 +17,7 @@ from lstm.data.manifest import load_manifest
 from lstm.data.windows import Split, load_split, load_vocab
 
 from .baselines import data_baselines
+from .metrics import Evaluation
 from .pitch_classes import class_histograms, write_histogram
 from .precision import amp_context
 
@@ -55,7 +56,7 @@ def evaluate_split(model: nn.Module, split: Split, batch_size: int = 512, max_wi
 
 
 def evaluate_run(run: str | Path, data: str | Path, device: str = "cpu", model: nn.Module | None = None,
-                 batch_size: int = 512, splits: dict[str, Split] | None = None) -> dict:
+                 batch_size: int = 512, splits: dict[str, Split] | None = None) -> Evaluation:
     """Every metric of metrics.json, plus gd_histogram.{json,html} written into RUN.
 
     `splits`: the splits training already loaded (by name), so a trial reads its arrays once."""
@@ -80,12 +81,12 @@ def evaluate_run(run: str | Path, data: str | Path, device: str = "cpu", model: 
     baselines = data_baselines(data, manifest, seq_len)  # from manifest.json when prepared for this seq_len
     hist = class_histograms(test.pop("predictions"), splits["test"].targets().tolist(), vocab)
     write_histogram(hist, run)
-    return {
-        "train_accuracy": train["accuracy"], "train_accuracy_windows": train["windows"],
-        "val_accuracy": val["accuracy"], "val_loss": val["loss"],
-        "test_accuracy": test["accuracy"], "test_top5_accuracy": test["top5_accuracy"],
-        "test_loss": test["loss"], "test_perplexity": math.exp(min(test["loss"], 50)),
-        "test_windows": test["windows"], "seq_len": seq_len, "vocab_size": len(vocab),
-        "data_hash": manifest.input_hash, "baselines": baselines["test"], "val_baselines": baselines["validation"],
-        "error_analysis": hist,
-    }
+    return Evaluation(
+        train_accuracy=train["accuracy"], train_accuracy_windows=train["windows"],
+        val_accuracy=val["accuracy"], val_loss=val["loss"],
+        test_accuracy=test["accuracy"], test_top5_accuracy=test["top5_accuracy"],
+        test_loss=test["loss"], test_perplexity=math.exp(min(test["loss"], 50)),
+        test_windows=test["windows"], seq_len=seq_len, vocab_size=len(vocab),
+        data_hash=manifest.input_hash, baselines=baselines["test"], val_baselines=baselines["validation"],
+        error_analysis=hist,
+    )

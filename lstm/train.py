@@ -28,6 +28,7 @@ from lstm.data.windows import Split, load_split, load_vocab
 
 from .checkpoint import CheckpointWriter, save_model
 from .evaluate import evaluate_split
+from .metrics import EpochMetrics, RunMetrics
 from .model_config import EMBED_DIM, EMBED_DROPOUT, EMBED_HIDDEN_SIZE, ModelConfig
 from .models import build_model
 from .precision import amp_context, make_scaler
@@ -127,8 +128,8 @@ def train_epoch(model: nn.Module, opt, scaler, split: Split, cfg: TrainConfig, e
 
 
 def train(data: str | Path, run: str | Path, cfg: TrainConfig, device: str = "auto",
-          on_epoch: Callable[[dict], None] | None = None, resume: bool = False,
-          on_kept: Callable[[Path], None] | None = None) -> dict:
+          on_epoch: Callable[[EpochMetrics], None] | None = None, resume: bool = False,
+          on_kept: Callable[[Path], None] | None = None) -> RunMetrics:
     """Train, checkpointing into RUN; returns the final metrics (also written to RUN/metrics.json).
 
     on_epoch: called with each epoch's metrics (it may raise to stop training). on_kept: called with
@@ -170,13 +171,14 @@ def train(data: str | Path, run: str | Path, cfg: TrainConfig, device: str = "au
             t0 = time.perf_counter()
             train_loss = train_epoch(model, opt, scaler, train_split, cfg, epoch, per_epoch)
             val = evaluate_split(model, val_split, cfg.batch_size * 4, max_windows=cfg.eval_windows)
-            metrics = {"epoch": epoch, "train_loss": train_loss, "val_loss": val["loss"],
-                       "val_accuracy": val["accuracy"], "epoch_seconds": time.perf_counter() - t0}
-            if not math.isfinite(metrics["train_loss"]):
-                raise FloatingPointError(f"training diverged at epoch {epoch} (loss {metrics['train_loss']})")
-            if best is None or _better(metrics, best):
-                best = _best_of(metrics, model)
-            metrics["best_epoch"] = best["epoch"]
+            if not math.isfinite(train_loss):
+                raise FloatingPointError(f"training diverged at epoch {epoch} (loss {train_loss})")
+            figures = {"epoch": epoch, "val_accuracy": val["accuracy"], "val_loss": val["loss"]}
+            if best is None or _better(figures, best):
+                best = _best_of(figures, model)
+            metrics = EpochMetrics(epoch=epoch, train_loss=train_loss, val_loss=val["loss"],
+                                   val_accuracy=val["accuracy"], epoch_seconds=time.perf_counter() - t0,
+                                   best_epoch=best["epoch"])
             history.append(metrics)
             checkpoints.save({"model": model.state_dict(), "optimizer": opt.state_dict(),
                               "scaler": scaler.state_dict(), "epoch": epoch, "history": history,
@@ -191,15 +193,14 @@ def train(data: str | Path, run: str | Path, cfg: TrainConfig, device: str = "au
     if on_kept:
         on_kept(run / "model.pt")
     in_hook = time.perf_counter() - hook_started  # the caller's time, not the evaluation's
-    result = evaluate_run(run, data, device=str(dev), model=model,
-                          splits={"train": train_split, "validation": val_split})
-    result["best_epoch"] = best["epoch"]
-    result["epochs_trained"] = len(history)
-    result["stopped_early"] = len(history) < cfg.epochs
-    result["history"] = history
-    # Where this call's time went (the study logs them): data_load includes building the model and optimizer.
-    result["phase_seconds"] = {"data_load": loaded - started, "training": trained - loaded,
-                               "evaluation": time.perf_counter() - trained - in_hook}
+    evaluation = evaluate_run(run, data, device=str(dev), model=model,
+                              splits={"train": train_split, "validation": val_split})
+    result = RunMetrics(
+        **evaluation, best_epoch=best["epoch"], epochs_trained=len(history),
+        stopped_early=len(history) < cfg.epochs, history=history,
+        # Where this call's time went (the study logs them): data_load includes building the model and optimizer.
+        phase_seconds={"data_load": loaded - started, "training": trained - loaded,
+                       "evaluation": time.perf_counter() - trained - in_hook})
     (run / "metrics.json").write_text(json.dumps(result, indent=2))
     return result
 

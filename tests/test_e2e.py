@@ -80,7 +80,7 @@ def test_sweep_completes_and_logs_every_trial(stack, first_sweep):
             if audio.missing() is None:  # CI installs FluidSynth (.ci/install-system-deps.sh): audio for real
                 assert "music/sample.ogg" in music
             assert "checkpoint/model.pt" in {a.path for a in c.list_artifacts(run.info.run_id, "checkpoint")}
-            phases = {k for k in m if k.startswith("phase_")}  # where the trial's time went (flows/phases.py)
+            phases = {k for k in m if k.startswith("phase_")}  # where the trial's time went (flows/trial/phases.py)
             assert phases == {f"phase_{p}_seconds" for p in ("startup", "setup", "data_load", "training",
                                                                "evaluation", "music")}
             assert all(m[k] > 0 for k in phases)

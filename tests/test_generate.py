@@ -191,6 +191,17 @@ def test_cli_writes_midi_and_piano_roll_and_says_fluidsynth_is_missing(tiny_run,
     assert any("seed 11" in line for line in lines)
 
 
+@pytest.mark.parametrize("option, value, message", [("--length", "0", "length must be at least 1"),
+                                                    ("--temperature", "-1", "temperature must be >= 0"),
+                                                    ("--top-k", "0", "top-k must be at least 1")])
+def test_bad_sampling_options_fail_before_a_model_is_loaded(prepared, tmp_path, capsys, option, value, message):
+    missing = tmp_path / "no-such-run"  # the options are checked first: no model is read
+    assert main(["generate", "--model", str(missing), "--data", str(prepared), "--out", str(tmp_path / "x.mid"),
+                 option, value]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and message in err, err
+
+
 def test_cli_needs_data_or_prompt(tiny_run, tmp_path, capsys):
     assert main(["generate", "--model", str(tiny_run), "--out", str(tmp_path / "x.mid")]) == 2
     err = capsys.readouterr().err.strip()

@@ -5,6 +5,8 @@ The trials themselves run as flow runs of `trial/run` on the `gpu` pool (flows/t
 only launches and watches them (flows/sweep/launch.py), so it imports no torch. The same `study_name`
 continues a study. The best trial's model is registered under its data's name (`maestro-lstm`,
 `chorales-lstm`, …: flows/sweep/registry.py).
+
+Its imports are absolute: Prefect runs a deployment's entrypoint as a script, outside its package.
 """
 
 from __future__ import annotations
@@ -13,10 +15,8 @@ import optuna
 from prefect import flow, get_run_logger
 from prefect.runtime import flow_run
 
-from lstm.data.manifest import Manifest, load_manifest
-
-from .. import tracking
-from ..names import (
+from flows import tracking
+from flows.names import (
     DATA_HASH,
     DESCRIPTION,
     EXPERIMENT,
@@ -27,13 +27,14 @@ from ..names import (
     STUDY_SPACE,
     SWEEP_FLOW,
 )
-from ..storage import finished, make_storage, storage_kind
-from .launch import run_trials
-from .params import SweepParams, validate
-from .prepare import prepare_data
-from .progress import Progress
-from .registry import promote
-from .summary import BestTrial, StudySummary, log_study_plots, log_trials_table, summarise
+from flows.storage import finished, make_storage, storage_kind
+from flows.sweep.launch import run_trials
+from flows.sweep.params import SweepParams, validate
+from flows.sweep.prepare import prepare_data
+from flows.sweep.progress import Progress
+from flows.sweep.registry import promote
+from flows.sweep.summary import BestTrial, StudySummary, log_study_plots, log_trials_table, summarise
+from lstm.data.manifest import Manifest, load_manifest
 
 
 @flow(name=SWEEP_FLOW, log_prints=True)

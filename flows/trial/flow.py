@@ -7,6 +7,8 @@ The trial records its Prefect flow run id on itself (FLOW_RUN_ID), so a sweep st
 live trial from a dead one. Every step that talks to a server is a task retried on transient failures
 (flows/trial/retry.py); any other failure (a bad configuration, out of memory, a diverged loss) fails the
 trial at once, with its reason.
+
+Its imports are absolute: Prefect runs a deployment's entrypoint as a script, outside its package.
 """
 
 from __future__ import annotations
@@ -21,10 +23,8 @@ import torch
 from prefect import flow, get_run_logger
 from prefect.runtime import flow_run
 
-from lstm.train import TrainConfig, train
-
-from .. import tracking
-from ..names import (
+from flows import tracking
+from flows.names import (
     DEVICE,
     EPOCH_METRICS,
     FAIL_REASON,
@@ -37,12 +37,13 @@ from ..names import (
     WORKER,
     WORKER_ENV,
 )
-from ..settings import state_dir
-from ..space import Space, load_space
-from ..storage import heartbeat, make_storage, trial_id
-from .outputs import Music, log_results
-from .phases import Phases, peak_memory
-from .retry import server_step, transient
+from flows.settings import state_dir
+from flows.space import Space, load_space
+from flows.storage import heartbeat, make_storage, trial_id
+from flows.trial.outputs import Music, log_results
+from flows.trial.phases import Phases, peak_memory
+from flows.trial.retry import server_step, transient
+from lstm.train import TrainConfig, train
 
 
 def worker_name() -> str:

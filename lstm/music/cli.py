@@ -64,16 +64,11 @@ def cmd_generate(args) -> None:
     from lstm.data.vocab import UNKNOWN_ID
     from lstm.train import pick_device
 
-    from .generate import generate_piece, midi_prompt, prompts_from_test
+    from .generate import check_sampling, generate_piece, midi_prompt, prompts_from_test
 
     if args.data is None and args.prompt is None:
         raise ValueError("give --data PREPARED_DIR (prompt: a test piece's start) or --prompt MIDI")
-    if args.temperature < 0:
-        raise ValueError(f"--temperature must be >= 0, not {args.temperature}")
-    if args.top_k is not None and args.top_k < 1:
-        raise ValueError(f"--top-k must be at least 1, not {args.top_k}")
-    if args.length < 1:
-        raise ValueError(f"--length must be at least 1, not {args.length}")
+    check_sampling(args.length, args.temperature, args.top_k)
     dev = pick_device(args.device)
     with tempfile.TemporaryDirectory() as tmp:
         model, saved = load_model(resolve_model(args.model, tmp), dev)

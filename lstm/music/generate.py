@@ -87,16 +87,23 @@ def next_ids(logits: torch.Tensor, temperature: float = 1.0, top_k: int | None =
     return torch.multinomial(probs, 1, generator=generator).squeeze(1)
 
 
+def check_sampling(length: int, temperature: float, top_k: int | None) -> None:
+    """The sampling options, checked once for every caller (the CLI checks before it loads a model)."""
+    if length < 1:
+        raise ValueError(f"length must be at least 1, not {length}")
+    if temperature < 0:
+        raise ValueError(f"temperature must be >= 0, not {temperature}")
+    if top_k is not None and top_k < 1:
+        raise ValueError(f"top-k must be at least 1, not {top_k}")
+
+
 def sample_ids(model: nn.Module, prompt, length: int, temperature: float = 1.0, top_k: int | None = None,
                generator: torch.Generator | None = None, seq_len: int | None = None) -> torch.Tensor:
     """Continue `prompt` ((L,) or (B, L) ids) by `length` tokens; returns (B, length) ids on the CPU.
 
     The model sees the last `seq_len` tokens (all of them when None); it is put in eval mode for the
     call and given back in the mode it had."""
-    if temperature < 0:
-        raise ValueError(f"temperature must be >= 0, not {temperature}")
-    if top_k is not None and top_k < 1:
-        raise ValueError(f"top-k must be at least 1, not {top_k}")
+    check_sampling(length, temperature, top_k)
     ctx = torch.as_tensor(prompt, dtype=torch.long)
     if ctx.dim() == 1:
         ctx = ctx[None]
@@ -208,8 +215,6 @@ def generate_piece(model: nn.Module, vocab: list[str], prompt: Prompt, out: str 
     """Sample `length` tokens after the prompt and write OUT (MIDI), its piano roll and, when FluidSynth can, its audio.
 
     The written piece is the continuation only (`length` events), not the prompt."""
-    if length < 1:
-        raise ValueError(f"length must be at least 1, not {length}")
     gen = torch.Generator().manual_seed(seed)
     ids = sample_ids(model, prompt.ids, length, temperature, top_k, gen, seq_len)[0].tolist()
     tokens = [vocab[i] for i in ids]
