@@ -27,6 +27,7 @@ from flows import tracking
 from flows.names import (
     DEVICE,
     EPOCH_METRICS,
+    EXPERIMENT,
     FAIL_REASON,
     FLOW_RUN_ID,
     MLFLOW_RUN_ID,
@@ -57,7 +58,7 @@ def trial_device() -> str:
 
 
 @flow(name=TRIAL_FLOW, log_prints=True)
-def trial(study_name: str, space: str, prepared: str, parent_run: str, experiment: str = "maestro-lstm",
+def trial(study_name: str, space: str, prepared: str, parent_run: str, experiment: str = EXPERIMENT,
           storage: str = "", seed: int = 0) -> dict:
     """Ask Optuna for a trial of `study_name`, train it on `prepared`, report, prune, tell.
 
