@@ -126,11 +126,6 @@ def report_epoch(live: optuna.Trial, m: dict) -> bool:
 
 
 @server_step
-def log_results_step(run_id: str, metrics: dict, run_dir: Path) -> None:
-    log_results(run_id, metrics, run_dir)
-
-
-@server_step
 def log_music(music: Music, run_id: str) -> None:
     music.log(run_id)
 
@@ -175,7 +170,7 @@ def objective(study: optuna.Study, live: optuna.Trial, run_id: str, search: Spac
             for name, seconds in metrics["phase_seconds"].items():  # data_load, training, evaluation
                 phases.add(name, seconds)
             with phases("evaluation"):
-                log_results_step(run_id, metrics, run_dir)
+                log_results(run_id, metrics, run_dir)
             music.wait()
             log_music(music, run_id)
         log_costs(run_id, phases)

@@ -19,8 +19,10 @@ from lstm.music.generate import sample_report
 from .. import tracking
 from ..names import CHECKPOINT_DIR, FINAL_METRICS, GD_METRICS, MUSIC_DIR, baseline_metric
 from .phases import Phases
+from .retry import server_step
 
 
+@server_step
 def log_results(run_id: str, metrics: dict, run_dir: Path) -> None:
     epochs, last = len(metrics["history"]), metrics["history"][-1]
     final = {k: metrics[k] for k in FINAL_METRICS}

@@ -15,6 +15,8 @@ import time
 from contextlib import contextmanager
 from pathlib import Path
 
+from ..names import phase_metric
+
 
 def process_age() -> float | None:
     """Seconds since this process started (Linux /proc; None elsewhere)."""
@@ -45,7 +47,7 @@ class Phases:
         self.seconds[name] = self.seconds.get(name, 0.0) + seconds
 
     def metrics(self) -> dict[str, float]:
-        return {f"phase_{name}_seconds": s for name, s in self.seconds.items()}
+        return {phase_metric(name): s for name, s in self.seconds.items()}
 
 
 def peak_memory() -> dict[str, float]:
