@@ -1,9 +1,16 @@
-"""Saving and loading runs with plain tensors and primitives only: `torch.load(weights_only=True)`."""
+"""Saving and loading runs with plain tensors and primitives only: `torch.load(weights_only=True)`.
+
+A run's checkpoint.pt holds the model, optimizer and scaler state, `epoch` (the last epoch completed), the
+history, the best epoch so far and `partial`: None at an epoch's end, else how far into the next epoch it
+was saved (batches trained, their loss sum and count, the random generators' states), so that a resumed run
+goes on from that batch with the same batch order and dropout masks as an unbroken one.
+"""
 
 from __future__ import annotations
 
 import os
 import threading
+from collections.abc import Callable
 from pathlib import Path
 
 import torch
@@ -18,15 +25,25 @@ def atomic_save(obj: dict, path: Path) -> None:
     tmp.replace(path)
 
 
+class Interrupted(Exception):
+    """Training stopped on request (its `should_stop`) once a checkpoint of where it was had been written."""
+
+    def __init__(self, epoch: int, batches: int):
+        super().__init__(f"stopped in epoch {epoch} after {batches} batches; checkpoint saved")
+        self.epoch, self.batches = epoch, batches
+
+
 class CheckpointWriter:
     """Writes checkpoints on a background thread, so training goes on while the bytes reach the disk.
 
     `save` first copies every tensor to the host (milliseconds), so later steps cannot change what is
-    written; a new save, `wait()` and leaving the `with` block wait for the write before."""
+    written; a new save, `wait()` and leaving the `with` block wait for the write before. `after(path,
+    checkpoint)` runs on that thread once a checkpoint is on disk (a trial uploads it there)."""
 
-    def __init__(self):
+    def __init__(self, after: Callable[[Path, dict], None] | None = None):
         self._thread: threading.Thread | None = None
         self._error: BaseException | None = None
+        self._after = after
 
     def save(self, obj: dict, path: Path) -> None:
         snapshot = _host_copy(obj)
@@ -37,6 +54,8 @@ class CheckpointWriter:
     def _write(self, obj: dict, path: Path) -> None:
         try:
             atomic_save(obj, path)
+            if self._after:
+                self._after(path, obj)
         except BaseException as exc:  # raised again in the training thread, by wait()
             self._error = exc
 
@@ -79,3 +98,28 @@ def load_model(run_or_file: str | Path, device: str | torch.device = "cpu") -> t
     model = build_model(saved["config"], len(saved["vocab"]))
     model.load_state_dict(saved["state_dict"])
     return model.to(device).eval(), saved
+
+
+def progress(checkpoint: dict) -> tuple[int, int]:
+    """(epochs completed, batches into the next one): later checkpoints of a run compare greater."""
+    return checkpoint["epoch"], (checkpoint.get("partial") or {}).get("batches", 0)
+
+
+def progress_of(path: Path) -> tuple[int, int] | None:
+    """A checkpoint file's progress, None if there is none (memory-mapped: the weights are not read)."""
+    if not path.is_file():
+        return None
+    return progress(torch.load(path, map_location="cpu", weights_only=True, mmap=True))
+
+
+def rng_state() -> dict:
+    state = {"cpu": torch.get_rng_state()}
+    if torch.cuda.is_available():
+        state["cuda"] = torch.cuda.get_rng_state()
+    return state
+
+
+def set_rng_state(state: dict) -> None:
+    torch.set_rng_state(state["cpu"])
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state(state["cuda"])

@@ -1,4 +1,5 @@
-"""The training loop: shuffled windows, mixed precision on CUDA, a checkpoint every epoch.
+"""The training loop: shuffled windows, mixed precision on CUDA, a checkpoint every epoch and every few
+minutes inside one.
 
 The run keeps its best epoch: the weights of the epoch with the highest validation accuracy (ties: the
 lower validation loss, then the earlier epoch) are what model.pt holds and what the test metrics,
@@ -26,7 +27,7 @@ from tqdm import tqdm
 from lstm.data.manifest import load_manifest
 from lstm.data.windows import Split, load_split, load_vocab
 
-from .checkpoint import CheckpointWriter, save_model
+from .checkpoint import CheckpointWriter, Interrupted, rng_state, save_model, set_rng_state
 from .evaluate import evaluate_split
 from .metrics import EpochMetrics, RunMetrics
 from .model_config import EMBED_DIM, EMBED_DROPOUT, EMBED_HIDDEN_SIZE, ModelConfig
@@ -110,31 +111,66 @@ def loss_on(model: nn.Module, batch: torch.Tensor) -> torch.Tensor:
     return F.cross_entropy(logits.float(), targets[:, -1])
 
 
-def train_epoch(model: nn.Module, opt, scaler, split: Split, cfg: TrainConfig, epoch: int, windows: int) -> float:
-    """`windows` windows of a shuffle seeded by the epoch; returns their mean training loss."""
+def train_epoch(model: nn.Module, opt, scaler, split: Split, cfg: TrainConfig, epoch: int, windows: int,
+                partial: dict | None = None, after_batch: Callable[[int, torch.Tensor, int], None] | None = None
+                ) -> float:
+    """`windows` windows of a shuffle seeded by the epoch; returns their mean training loss.
+
+    partial: a mid-epoch checkpoint's `partial` (lstm/checkpoint.py): go on after its batches.
+    after_batch(batches done, loss sum on the device, windows done): called after every step."""
     dev = split.tokens.device
     # Seeded per epoch, so a resumed run draws the same batches and dropout masks as an unbroken one.
     torch.manual_seed(cfg.seed * 100_003 + epoch)
     order = torch.randperm(len(split), device=dev)[:windows]
+    total, count, skip = torch.zeros((), device=dev), 0, 0
+    if partial:
+        skip, count = partial["batches"], partial["count"]
+        total += partial["loss_sum"]
+        set_rng_state(partial["rng"])  # where the dropout masks were
     model.train()
-    total, count = torch.zeros((), device=dev), 0
-    bar = tqdm(order.split(cfg.batch_size), desc=f"epoch {epoch}/{cfg.epochs}", unit="batch", disable=None,
-               leave=False)
-    for idx in bar:
+    batches = order.split(cfg.batch_size)[skip:]
+    bar = tqdm(batches, desc=f"epoch {epoch}/{cfg.epochs}", unit="batch", disable=None, leave=False)
+    for done, idx in enumerate(bar, start=skip + 1):
         loss = train_step(model, opt, scaler, split.batch(split.starts[idx]))
         total += loss * len(idx)
         count += len(idx)
+        if after_batch:
+            after_batch(done, total, count)
     return float(total) / max(count, 1)
+
+
+class MidEpochCheckpoints:
+    """Inside an epoch: a checkpoint every `seconds` of training, and one when `should_stop()` says so, after
+    which training raises Interrupted (a preempted or cancelled trial goes on from that batch later)."""
+
+    def __init__(self, save: Callable[[dict], None], wait: Callable[[], None], seconds: float,
+                 should_stop: Callable[[], bool] | None):
+        self.save, self.wait, self.seconds, self.should_stop = save, wait, seconds, should_stop
+        self.epoch, self.last = 0, time.perf_counter()
+
+    def __call__(self, batches: int, loss_sum: torch.Tensor, count: int) -> None:
+        stop = self.should_stop is not None and self.should_stop()
+        if stop or time.perf_counter() - self.last >= self.seconds:
+            self.save({"batches": batches, "loss_sum": float(loss_sum), "count": count, "rng": rng_state()})
+            self.last = time.perf_counter()
+        if stop:
+            self.wait()  # written (and, for a trial, uploaded) before training ends
+            raise Interrupted(self.epoch, batches)
 
 
 def train(data: str | Path, run: str | Path, cfg: TrainConfig, device: str = "auto",
           on_epoch: Callable[[EpochMetrics], None] | None = None, resume: bool = False,
-          on_kept: Callable[[Path], None] | None = None) -> RunMetrics:
+          on_kept: Callable[[Path], None] | None = None,
+          on_checkpoint: Callable[[Path, dict], None] | None = None, checkpoint_seconds: float = 600.0,
+          should_stop: Callable[[], bool] | None = None) -> RunMetrics:
     """Train, checkpointing into RUN; returns the final metrics (also written to RUN/metrics.json).
 
     on_epoch: called with each epoch's metrics (it may raise to stop training). on_kept: called with
     RUN/model.pt once the kept model is saved, before it is evaluated, so that work needing only the
-    model overlaps the evaluation (a trial samples its music there, and FluidSynth renders meanwhile)."""
+    model overlaps the evaluation (a trial samples its music there, and FluidSynth renders meanwhile).
+    A checkpoint is written at every epoch's end and every `checkpoint_seconds` of training inside one;
+    on_checkpoint(path, checkpoint) runs on the writer's thread once it is on disk. should_stop() is asked
+    after every batch: when true, a checkpoint is written and Interrupted raised."""
     from .evaluate import evaluate_run
 
     data, run = Path(data), Path(run)
@@ -151,7 +187,7 @@ def train(data: str | Path, run: str | Path, cfg: TrainConfig, device: str = "au
     model = build_model(cfg.model_config, len(vocab)).to(dev)
     opt = make_optimizer(cfg, model)
     scaler = make_scaler(dev)
-    history, start_epoch, best = [], 1, None
+    history, start_epoch, best, partial = [], 1, None, None
     ckpt = run / "checkpoint.pt"
     if resume and ckpt.is_file():
         saved = torch.load(ckpt, map_location=dev, weights_only=True)
@@ -159,17 +195,28 @@ def train(data: str | Path, run: str | Path, cfg: TrainConfig, device: str = "au
         opt.load_state_dict(saved["optimizer"])
         scaler.load_state_dict(saved.get("scaler", {}))
         history, start_epoch = saved["history"], saved["epoch"] + 1
-        best = saved.get("best") or _best_of(history[-1], model)  # older checkpoints kept no best state
+        best = saved.get("best")
+        if best is None and history:  # older checkpoints kept no best state
+            best = _best_of(history[-1], model)
+        partial = saved.get("partial")
     (run / "config.json").write_text(json.dumps(asdict(cfg), indent=2))
 
     loaded = time.perf_counter()
     per_epoch = cfg.windows_per_epoch or len(train_split)
-    with CheckpointWriter() as checkpoints:  # written while the next epoch trains
+    with CheckpointWriter(after=on_checkpoint) as writer:  # written while the next epoch trains
+        def save(epoch_done: int, partial_epoch: dict | None) -> None:
+            writer.save({"model": model.state_dict(), "optimizer": opt.state_dict(),
+                         "scaler": scaler.state_dict(), "epoch": epoch_done, "history": history, "best": best,
+                         "partial": partial_epoch}, ckpt)
+
+        mid_epoch = MidEpochCheckpoints(lambda p: save(mid_epoch.epoch - 1, p), writer.wait, checkpoint_seconds,
+                                        should_stop)
         for epoch in range(start_epoch, cfg.epochs + 1):
             if cfg.patience and best and epoch - 1 - best["epoch"] >= cfg.patience:
                 break  # early stop (checked first, so a resumed run that had stopped trains no more)
-            t0 = time.perf_counter()
-            train_loss = train_epoch(model, opt, scaler, train_split, cfg, epoch, per_epoch)
+            t0, mid_epoch.epoch = time.perf_counter(), epoch
+            train_loss = train_epoch(model, opt, scaler, train_split, cfg, epoch, per_epoch,
+                                     partial if epoch == start_epoch else None, mid_epoch)
             val = evaluate_split(model, val_split, cfg.batch_size * 4, max_windows=cfg.eval_windows)
             if not math.isfinite(train_loss):
                 raise FloatingPointError(f"training diverged at epoch {epoch} (loss {train_loss})")
@@ -180,9 +227,7 @@ def train(data: str | Path, run: str | Path, cfg: TrainConfig, device: str = "au
                                    val_accuracy=val["accuracy"], epoch_seconds=time.perf_counter() - t0,
                                    best_epoch=best["epoch"])
             history.append(metrics)
-            checkpoints.save({"model": model.state_dict(), "optimizer": opt.state_dict(),
-                              "scaler": scaler.state_dict(), "epoch": epoch, "history": history,
-                              "best": best}, ckpt)
+            save(epoch, None)
             if on_epoch:
                 on_epoch(metrics)
 

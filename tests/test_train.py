@@ -276,9 +276,9 @@ class ScriptedValidation:
         self.epoch, self.real = 0, {}
         train_epoch, evaluate_split = lstm.train.train_epoch, lstm.train.evaluate_split
 
-        def scripted_train_epoch(*args):
+        def scripted_train_epoch(*args, **kwargs):
             self.epoch = args[5]
-            return train_epoch(*args)
+            return train_epoch(*args, **kwargs)
 
         def scripted_evaluate_split(*args, **kwargs):
             self.real[self.epoch] = scored = evaluate_split(*args, **kwargs)
