@@ -22,13 +22,17 @@ def deployment(flow: str, name: str) -> str:
     return f"{flow}/{name}"
 
 
+STUDY_TAG = "study:"
+
+
 def study_tag(study_name: str) -> str:
-    """The Prefect tag on every trial flow run of a study: how a sweep finds the live ones."""
-    return f"study:{study_name}"
+    """The Prefect tag on every trial flow run of a study, and on its sweep's flow run once the study is
+    named: how a sweep finds the live ones, and what cancelling a sweep cancels."""
+    return f"{STUDY_TAG}{study_name}"
 
 
 def event(kind: str) -> str:
-    """A sweep's Prefect events: maestro.study.started/finished, maestro.trial.started/completed/pruned/failed."""
+    """A sweep's Prefect events: maestro.study.started/finished, maestro.trial.started/resumed/completed/pruned/failed."""
     return f"maestro.{kind}"
 
 
@@ -41,6 +45,8 @@ def artifact_key(*parts: str) -> str:
 TRIAL_HEARTBEAT_SECONDS = 10  # a trial's heartbeat on PostgreSQL storage
 TRIAL_GRACE_SECONDS = 60  # a trial whose heartbeat is older is failed (and retried) by fail_stale_trials
 STUDY_SPACE = "space"  # study user attribute: the search space a study was searched with
+MAX_RESTARTS = "max_restarts"  # study user attribute: how often a lost trial continues (flows/requeue.py)
+LOSSES = "losses"  # trial user attribute: how often it was lost (a worker died, preempted); a cancel is none
 
 # --- facts about a trial: the same key as an Optuna user attribute and as an MLflow tag ------------------
 FLOW_RUN_ID = "prefect.flow_run_id"  # the flow run that runs it (on the sweep's MLflow run: the sweep's)
@@ -49,6 +55,9 @@ FAIL_REASON = "fail_reason"  # why it failed: set by its trial flow, or by the s
 PRUNED_REASON = "pruned_reason"
 MLFLOW_RUN_ID = "mlflow_run_id"  # Optuna user attribute and model version tag: the trial's MLflow run
 TEST_ACCURACY = "test_accuracy"  # Optuna user attribute, MLflow metric and model version tag
+RESUMED_FROM = "resumed_from"  # a continued trial: where its checkpoint was ("epoch 3, batch 40")
+RETRY_OF = "retry_of"  # a continued trial: the number of the trial it continues (Optuna's failed_trial)
+STOPPED = "stopped"  # how an attempt ended early: `cancelled` or `preempted` (SIGTERM); its MLflow run is KILLED
 
 # --- MLflow --------------------------------------------------------------------------------------------
 EXPERIMENT = "maestro-lstm"
@@ -81,6 +90,8 @@ def phase_metric(phase: str) -> str:
 # artifacts of a trial's run, and of the sweep's
 CHECKPOINT_DIR = "checkpoint"
 CHECKPOINT = f"{CHECKPOINT_DIR}/model.pt"  # weights, config and vocabulary: what `lstm generate` loads
+RESUME_DIR = "resume"  # the training checkpoint a lost trial continues from, uploaded while it trains
+RESUME_PROGRESS = "maestro.checkpoint"  # tag on a trial's run: the uploaded checkpoint's (epoch, batches)
 MUSIC_DIR = "music"
 PLOTS_DIR = "optuna"
 TRIALS_CSV = "trials.csv"

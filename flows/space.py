@@ -38,6 +38,7 @@ class Space:
     distributions: dict[str, BaseDistribution]
     pruner_config: dict
     default_trials: int
+    checkpoint_minutes: float = 10.0  # a trial uploads a checkpoint at least this often (flows/trial/checkpoints.py)
 
     def pruner(self) -> optuna.pruners.BasePruner:
         cfg = dict(self.pruner_config)
@@ -92,5 +93,8 @@ def load_space(space: str) -> Space:
         missing.append("hidden_size")
     if missing:
         raise ValueError(f"{path.name} must define {', '.join(missing)} (fixed or searched)")
+    minutes = doc.get("checkpoint_minutes", 10)
+    if not isinstance(minutes, int | float) or not minutes > 0:
+        raise ValueError(f"{path.name}: checkpoint_minutes must be a positive number, not {minutes!r}")
     return Space(path.stem, path, doc.get("description", "").strip(), fixed, dists,
-                 doc.get("pruner", {}) or {}, int(doc.get("trials", 20)))
+                 doc.get("pruner", {}) or {}, int(doc.get("trials", 20)), float(minutes))

@@ -1,9 +1,9 @@
 """The Optuna storage of a study: a journal file on one machine, PostgreSQL across machines.
 
 SQLite is not offered: it is unsafe with parallel writers. On PostgreSQL the trial flows send
-heartbeats, so a trial whose worker died is failed and re-queued by Optuna itself
-(`RetryHeartbeatStaleTrialCallback`) when the sweep calls `fail_stale_trials`: the next trial flow
-to ask gets its parameters again.
+heartbeats, so a trial whose worker died is failed by Optuna itself when `fail_stale_trials` runs, and
+continued by its stale-trial callback (flows/requeue.py): the next trial flow to ask gets it and goes on
+from its checkpoint.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from contextlib import contextmanager
 
 import optuna
 from optuna.exceptions import UpdateFinishedTrialError
-from optuna.storages import JournalStorage, RDBStorage, RetryHeartbeatStaleTrialCallback
+from optuna.storages import JournalStorage, RDBStorage
 from optuna.storages.journal import JournalFileBackend
 from optuna.trial import TrialState
 
@@ -44,9 +44,11 @@ def make_storage(url: str = "") -> optuna.storages.BaseStorage:
         path = state_dir() / "optuna" / "journal.log"
         path.parent.mkdir(parents=True, exist_ok=True)
         return JournalStorage(JournalFileBackend(str(path)))
+    from .requeue import Requeue  # it builds on this module's fail_trial
+
     return RDBStorage(sqlalchemy_url(url), heartbeat_interval=TRIAL_HEARTBEAT_SECONDS,
                       grace_period=TRIAL_GRACE_SECONDS,
-                      heartbeat_stale_trial_callback=RetryHeartbeatStaleTrialCallback(max_retry=2),
+                      heartbeat_stale_trial_callback=Requeue(),
                       engine_kwargs={"pool_pre_ping": True})
 
 

@@ -15,7 +15,7 @@ import urllib.request
 from mlflow.entities import Metric, RunTag
 from mlflow.tracking import MlflowClient
 
-from .names import FAIL_REASON, PARENT_RUN, ROLE, STUDY, SWEEP_ROLE, TRIAL_NUMBER
+from .names import EXPERIMENT, FAIL_REASON, PARENT_RUN, ROLE, STUDY, SWEEP_ROLE, TRIAL_NUMBER
 from .settings import tracking_uri
 
 
@@ -41,13 +41,21 @@ def experiment_id(name: str) -> str:
     return exp.experiment_id if exp else c.create_experiment(name)
 
 
+def find_sweep_run(experiment: str, study_name: str) -> str | None:
+    found = client().search_runs([experiment_id(experiment)],
+                                 f"tags.`{STUDY}` = '{study_name}' and tags.`{ROLE}` = '{SWEEP_ROLE}'", max_results=1)
+    return found[0].info.run_id if found else None
+
+
+def close_sweep_run(study_name: str, status: str, experiment: str = EXPERIMENT) -> None:
+    if run_id := find_sweep_run(experiment, study_name):
+        close_run(run_id, status)
+
+
 def sweep_run(experiment: str, study_name: str, tags: dict, params: dict) -> str:
     """The study's parent run: reopened when the study continues, created otherwise."""
     c, exp = client(), experiment_id(experiment)
-    found = c.search_runs([exp], f"tags.`{STUDY}` = '{study_name}' and tags.`{ROLE}` = '{SWEEP_ROLE}'",
-                          max_results=1)
-    if found:
-        run_id = found[0].info.run_id
+    if run_id := find_sweep_run(experiment, study_name):
         c.update_run(run_id, status="RUNNING")
     else:
         run_id = c.create_run(exp, run_name=study_name,
@@ -66,6 +74,11 @@ def trial_run(experiment: str, parent_id: str, study_name: str, number: int, par
     for key, value in params.items():
         c.log_param(run.info.run_id, key, value)
     return run.info.run_id
+
+
+def reopen_run(run_id: str) -> None:
+    """A run a lost attempt ended (FAILED, KILLED) is RUNNING again: the trial continuing it logs on."""
+    client().update_run(run_id, status="RUNNING")
 
 
 def set_tags(run_id: str, tags: dict) -> None:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import optuna
 from prefect import flow, get_run_logger
+from prefect.client.orchestration import get_client
 from prefect.runtime import flow_run
 
 from flows import tracking
@@ -22,12 +23,16 @@ from flows.names import (
     EXPERIMENT,
     FLOW_RUN_ID,
     MANIFEST,
+    MAX_RESTARTS,
     REGISTERED_MODEL,
     STORAGE_KIND,
     STUDY_SPACE,
     SWEEP_FLOW,
+    study_tag,
 )
+from flows.requeue import DEFAULT_MAX_RESTARTS
 from flows.storage import finished, make_storage, storage_kind
+from flows.sweep.cancel import cancel_trials
 from flows.sweep.launch import run_trials
 from flows.sweep.params import SweepParams, validate
 from flows.sweep.prepare import prepare_data
@@ -37,20 +42,22 @@ from flows.sweep.summary import BestTrial, StudySummary, log_study_plots, log_tr
 from lstm.data.manifest import Manifest, load_manifest
 
 
-@flow(name=SWEEP_FLOW, log_prints=True)
+@flow(name=SWEEP_FLOW, log_prints=True, on_cancellation=[cancel_trials])
 def study(data_dir: str = "", space: str = "smoke", n_trials: int = 0, n_parallel: int = 1, study_name: str = "",
           storage: str = "", experiment: str = EXPERIMENT, seed: int = 0, max_duration: float | None = None,
-          model_name: str = "") -> StudySummary:
+          model_name: str = "", max_restarts: int = DEFAULT_MAX_RESTARTS) -> StudySummary:
     """Optimize validation accuracy of next-token LSTMs over a search space from `studies/`.
 
     `n_trials` 0 means the space's own `trials:`; `max_duration` (seconds) keeps only shorter pieces;
-    `model_name` is the registered model (default: named after the data, flows/sweep/registry.py)."""
+    `model_name` is the registered model (default: named after the data, flows/sweep/registry.py);
+    `max_restarts`: how often a lost trial continues from its checkpoint before it stays failed."""
     logger = get_run_logger()
     p = validate(data_dir, space, n_trials, n_parallel, study_name, storage, experiment, seed, max_duration,
-                 model_name)
+                 model_name, max_restarts)
     prepared = prepare_data(p.data_dir, p.max_duration)
     manifest = load_manifest(prepared)
     p.study_name = p.study_name or f"{p.space.name}-{manifest.input_hash[:8]}"
+    tag_sweep(p.study_name)
     optuna_storage = make_storage(p.storage)
     opt = open_study(p, optuna_storage)
     parent = sweep_run(p, manifest)
@@ -86,7 +93,15 @@ def open_study(p: SweepParams, storage) -> optuna.Study:
         raise ValueError(f"study {p.study_name} was searched with space {searched!r}: continue it with "
                          f"space={searched} or choose another study_name")
     opt.set_user_attr(STUDY_SPACE, p.space.name)
+    opt.set_user_attr(MAX_RESTARTS, p.max_restarts)  # read where a lost trial is continued (flows/requeue.py)
     return opt
+
+
+def tag_sweep(study_name: str) -> None:
+    """The sweep's own flow run gets its study's tag: what cancelling it cancels (flows/sweep/cancel.py)."""
+    with get_client(sync_client=True) as client:
+        run = client.read_flow_run(flow_run.id)
+        client.update_flow_run(run.id, tags=sorted({*run.tags, study_tag(study_name)}))
 
 
 def sweep_run(p: SweepParams, manifest: Manifest) -> str:

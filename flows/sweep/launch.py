@@ -3,8 +3,9 @@
 Every trial is its own flow run of deployment `trial/run` on the `gpu` pool (flows/trial/flow.py): it asks
 Optuna for its parameters, trains, reports and tells Optuna itself; this loop only launches and watches.
 The trial flow runs of a study carry the Prefect tag `study:NAME`, so a sweep started again counts those
-still scheduled, pending or running as in flight and waits for them (it adopts them), and fails only the
-trials whose flow run ended without telling Optuna, or vanished.
+still scheduled, pending or running as in flight and waits for them (it adopts them). A trial whose flow run
+ended without telling Optuna, or vanished, is lost: it is failed and continued from its checkpoint by the
+next trial flow (flows/requeue.py), up to the study's max_restarts.
 """
 
 from __future__ import annotations
@@ -28,9 +29,9 @@ from prefect.client.schemas.objects import StateType
 from prefect.deployments import run_deployment
 from prefect.exceptions import ObjectNotFound
 
-from .. import tracking
-from ..names import FLOW_RUN_ID, MLFLOW_RUN_ID, TRIAL_DEPLOYMENT, TRIAL_FLOW, deployment, study_tag
-from ..storage import fail_trial, finished
+from ..names import FLOW_RUN_ID, TRIAL_DEPLOYMENT, TRIAL_FLOW, deployment, study_tag
+from ..requeue import lose
+from ..storage import finished
 from .params import SweepParams
 from .progress import Progress
 
@@ -57,31 +58,30 @@ def ended(client: SyncPrefectClient, ids: list) -> list:
 
 
 def fail_dead_trials(study: optuna.Study, storage, client: SyncPrefectClient, logger) -> None:
-    """RUNNING trials whose trial flow run crashed, failed, ended or vanished: FAIL, with the reason.
+    """RUNNING trials whose trial flow run crashed, failed, ended or vanished: lost, with the reason (FAIL,
+    and continued by a new trial unless lost too often).
 
     A trial whose flow run is still scheduled (e.g. awaiting a retry), pending or running is alive and left
     alone, whichever sweep launched it."""
     dead = {}
     for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
         owner = t.user_attrs.get(FLOW_RUN_ID)
-        if owner is None:
+        if owner is None:  # also a continued trial just asked: it records its flow run a moment later
             if datetime.now() - t.datetime_start > UNOWNED_AFTER:  # Optuna's times are naive local times
-                dead[t.number] = (t, "no trial flow run owns it")
+                dead[t.number] = "no trial flow run owns it"
             continue
         try:
             run = client.read_flow_run(owner)
         except ObjectNotFound:
-            dead[t.number] = (t, f"its trial flow run {owner} vanished")
+            dead[t.number] = f"its trial flow run {owner} vanished"
             continue
         if run.state and run.state.is_final():
-            dead[t.number] = (t, f"trial flow run {run.name} ended {run.state.name}: {run.state.message or ''}")
+            dead[t.number] = f"trial flow run {run.name} ended {run.state.name}: {run.state.message or ''}"
     # Look again: a trial may have told Optuna just before its flow run ended.
     still = {t.number for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))}
-    for number, (t, reason) in dead.items():
-        if number in still and fail_trial(study, storage, number, reason.strip()):
-            logger.error("trial %d failed: %s", number, reason)
-            if run_id := t.user_attrs.get(MLFLOW_RUN_ID):
-                tracking.close_run(run_id, "FAILED", reason)
+    for number, reason in dead.items():
+        if number in still and (recorded := lose(study, storage, number, reason.strip())):
+            logger.error("trial %d lost: %s", number, recorded)
 
 
 def run_trials(p: SweepParams, study: optuna.Study, storage, prepared: str, parent_run: str, logger,

@@ -10,6 +10,7 @@ from lstm.data.dataset import layout
 from lstm.data.maestro import DatasetError
 
 from ..names import STORAGE_ENV
+from ..requeue import DEFAULT_MAX_RESTARTS
 from ..space import Space, load_space
 from ..storage import sqlalchemy_url, storage_kind
 from .registry import registered_name
@@ -27,10 +28,12 @@ class SweepParams:
     seed: int
     max_duration: float | None = None  # seconds: only pieces shorter are prepared (the seed's 1000)
     model_name: str = ""  # the registered model; empty: named after the data (flows/sweep/registry.py)
+    max_restarts: int = DEFAULT_MAX_RESTARTS  # a lost trial continues this often (flows/requeue.py)
 
 
 def validate(data_dir: str, space: str, n_trials: int, n_parallel: int, study_name: str, storage: str,
-             experiment: str, seed: int, max_duration: float | None = None, model_name: str = "") -> SweepParams:
+             experiment: str, seed: int, max_duration: float | None = None, model_name: str = "",
+             max_restarts: int = DEFAULT_MAX_RESTARTS) -> SweepParams:
     storage = storage or os.environ.get(STORAGE_ENV, "")  # the docker stack sets it on every worker
     if n_trials < 0:
         raise ValueError(f"n_trials must be at least 1, got {n_trials} (0: the space's `trials:`)")
@@ -44,6 +47,8 @@ def validate(data_dir: str, space: str, n_trials: int, n_parallel: int, study_na
         raise ValueError(f"max_duration must be a positive number of seconds or unset, got {max_duration}")
     if model_name and not all(c.isalnum() or c in "-_." for c in model_name):
         raise ValueError(f"model_name {model_name!r} may hold only letters, digits, '-', '_' and '.'")
+    if max_restarts < 0:
+        raise ValueError(f"max_restarts must be 0 (a lost trial stays failed) or more, got {max_restarts}")
     sp = load_space(space)
     n_trials = n_trials or sp.default_trials
     path = None
@@ -61,7 +66,7 @@ def validate(data_dir: str, space: str, n_trials: int, n_parallel: int, study_na
     if storage_kind(storage) == "postgresql":
         _check_connects(storage)
     return SweepParams(path, sp, n_trials, min(n_parallel, n_trials), study_name, storage, experiment, seed,
-                       max_duration, model_name or registered_name(path))
+                       max_duration, model_name or registered_name(path), max_restarts)
 
 
 def _check_connects(url: str) -> None:

@@ -1,5 +1,5 @@
-"""What a running sweep shows, through Prefect's own means: an event a trial start and a trial end, and a
-progress artifact.
+"""What a running sweep shows, through Prefect's own means: an event a trial start, resumption (a trial that
+continues a lost one from its checkpoint) and end, and a progress artifact.
 
 `prefect deployment run study/sweep --watch` (Prefect 3.9: prefect/cli/flow_runs_watching.py) prints the
 events that name the sweep's flow run, as their resource or a related one. It would print the sweep's
@@ -20,7 +20,8 @@ from optuna.trial import FrozenTrial, TrialState
 from prefect.artifacts import create_progress_artifact, update_progress_artifact
 from prefect.events import emit_event
 
-from ..names import FAIL_REASON, FLOW_RUN_ID, PRUNED_REASON, WORKER, artifact_key, event
+from ..names import FAIL_REASON, FLOW_RUN_ID, PRUNED_REASON, RESUMED_FROM, WORKER, artifact_key, event
+from ..requeue import retried_from
 from ..storage import best_trial, finished
 from ..text import short_params
 
@@ -35,6 +36,7 @@ class Progress:
         trials = study.get_trials(deepcopy=False)
         # what the study held before this sweep is not news; trials still running (adopted) are
         self.announced = {t.number: "ended" for t in trials if t.state.is_finished()}
+        self.resumed = {t.number for t in trials if t.state.is_finished()}
         self.artifact = create_progress_artifact(self._percent(), key=artifact_key("study", study.study_name,
                                                                                     "progress"),
                                                  description=self._description())
@@ -50,6 +52,8 @@ class Progress:
             seen = self.announced.get(t.number)
             if seen is None and WORKER in t.user_attrs and (t.state == TrialState.RUNNING or t.state in TRIAL_OUTCOMES):
                 self._started(t)  # also for a trial that ended between two polls: its start is news too
+            if RESUMED_FROM in t.user_attrs and t.number not in self.resumed:
+                self._resumed(t)
             if t.state in TRIAL_OUTCOMES and seen != "ended":
                 self._ended(t)
                 changed = True
@@ -65,6 +69,12 @@ class Progress:
         self.announced[t.number] = "started"
         line = f"trial {t.number} started on {t.user_attrs[WORKER]}: {short_params(t.params)}"
         self._trial_event(t, "started", line, {"params": t.params, "worker": t.user_attrs[WORKER]})
+
+    def _resumed(self, t: FrozenTrial) -> None:
+        self.resumed.add(t.number)
+        line = (f"trial {t.number} resumed from {t.user_attrs[RESUMED_FROM]} on {t.user_attrs.get(WORKER, '?')} "
+                f"(it continues trial {retried_from(t)})")
+        self._trial_event(t, "resumed", line, {"resumed_from": t.user_attrs[RESUMED_FROM], "retry_of": retried_from(t)})
 
     def _ended(self, t: FrozenTrial) -> None:
         self.announced[t.number] = "ended"

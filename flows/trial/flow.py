@@ -6,7 +6,9 @@ MLflow child run is opened once the trial has its number and parameters, nested 
 The trial records its Prefect flow run id on itself (FLOW_RUN_ID), so a sweep started again can tell a
 live trial from a dead one. Every step that talks to a server is a task retried on transient failures
 (flows/trial/retry.py); any other failure (a bad configuration, out of memory, a diverged loss) fails the
-trial at once, with its reason.
+trial at once, with its reason. A trial that continues a lost or cancelled one (flows/requeue.py) reopens
+its MLflow run and goes on from its checkpoint (flows/trial/checkpoints.py); SIGTERM stops a trial at the
+next batch with a checkpoint (flows/trial/stop.py).
 
 Its imports are absolute: Prefect runs a deployment's entrypoint as a script, outside its package.
 """
@@ -21,6 +23,8 @@ from pathlib import Path
 import optuna
 import torch
 from prefect import flow, get_run_logger
+from prefect.client.orchestration import get_client
+from prefect.client.schemas.objects import StateType
 from prefect.runtime import flow_run
 
 from flows import tracking
@@ -33,17 +37,25 @@ from flows.names import (
     MLFLOW_RUN_ID,
     OPTUNA_STATE,
     PRUNED_REASON,
+    RESUMED_FROM,
+    RETRY_OF,
+    STOPPED,
     TEST_ACCURACY,
     TRIAL_FLOW,
+    TRIAL_NUMBER,
     WORKER,
     WORKER_ENV,
 )
+from flows.requeue import lose, retried_from
 from flows.settings import state_dir
 from flows.space import Space, load_space
 from flows.storage import heartbeat, make_storage, trial_id
+from flows.trial import checkpoints
 from flows.trial.outputs import Music, log_results
 from flows.trial.phases import Phases, peak_memory
 from flows.trial.retry import server_step, transient
+from flows.trial.stop import StopOnSigterm
+from lstm.checkpoint import Interrupted
 from lstm.train import TrainConfig, train
 
 
@@ -69,9 +81,10 @@ def trial(study_name: str, space: str, prepared: str, parent_run: str, experimen
         study, live = ask(study_name, optuna_storage, search, seed)
     if live is None:
         return {"state": "already finished"}
+    origin = retried_from(optuna_storage.get_trial(trial_id(optuna_storage, study_name, live.number)))
     with heartbeat(optuna_storage, study_name, live.number):
-        run_id = open_run(study, live, experiment, parent_run, search)
-        return objective(study, live, run_id, search, prepared, seed, phases)
+        run_id = open_run(study, live, experiment, parent_run, search, origin)
+        return objective(study, optuna_storage, live, origin, run_id, search, prepared, seed, phases)
 
 
 @server_step
@@ -102,15 +115,32 @@ def ask(study_name: str, storage, search: Space, seed: int) -> tuple[optuna.Stud
 
 
 @server_step
-def open_run(study: optuna.Study, live: optuna.Trial, experiment: str, parent_run: str, search: Space) -> str:
-    """The trial's MLflow child run, created once (a retried step finds it on the trial)."""
+def open_run(study: optuna.Study, live: optuna.Trial, experiment: str, parent_run: str, search: Space,
+             origin: int | None) -> str:
+    """The trial's MLflow child run, created once (a retried step finds it on the trial); a trial that
+    continues another reopens that one's run, so its epochs stay one curve."""
     run_id = live.user_attrs.get(MLFLOW_RUN_ID)
     if run_id is None:
         run_id = tracking.trial_run(experiment, parent_run, study.study_name, live.number,
                                     {**search.fixed, **live.params})
         live.set_user_attr(MLFLOW_RUN_ID, run_id)
+    elif origin is not None:
+        tracking.reopen_run(run_id)
+        tracking.set_tags(run_id, {TRIAL_NUMBER: live.number, RETRY_OF: origin, STOPPED: ""})
     tracking.set_tags(run_id, {DEVICE: trial_device(), FLOW_RUN_ID: str(flow_run.id or ""), WORKER: worker_name()})
     return run_id
+
+
+@server_step
+def resume_from(live: optuna.Trial, run_id: str, run_dir: Path) -> tuple[tuple[int, int] | None, set[int]]:
+    """The checkpoint this trial goes on from (the furthest of this machine's and the artifact store's)
+    and the epochs already logged to its run."""
+    at = checkpoints.fetch(run_id, run_dir)
+    if at is None:
+        return None, set()
+    live.set_user_attr(RESUMED_FROM, checkpoints.describe(at))  # the sweep announces it
+    tracking.set_tags(run_id, {RESUMED_FROM: checkpoints.describe(at)})
+    return at, checkpoints.logged_epochs(run_id)
 
 
 @server_step
@@ -131,8 +161,21 @@ def log_music(music: Music, run_id: str) -> None:
 
 
 @server_step
-def log_costs(run_id: str, phases: Phases) -> None:
-    tracking.log_metrics(run_id, {**phases.metrics(), **peak_memory()})
+def log_costs(run_id: str, phases: Phases, uploads: checkpoints.Uploader) -> None:
+    tracking.log_metrics(run_id, {**phases.metrics(), **peak_memory(), **uploads.metrics()})
+
+
+@server_step
+def end_stopped(study: optuna.Study, storage, live: optuna.Trial, run_id: str, stopped: Interrupted) -> str:
+    """A trial SIGTERM stopped: its run ends KILLED, tagged `stopped` (cancelled or preempted), and the
+    trial continues as a new one from the checkpoint just uploaded (a cancel does not count as a loss)."""
+    with get_client(sync_client=True) as client:
+        cancelled = client.read_flow_run(flow_run.id).state.type == StateType.CANCELLING
+    how = "cancelled" if cancelled else "preempted"
+    tracking.set_tags(run_id, {STOPPED: how, OPTUNA_STATE: "FAIL"})
+    tracking.close_run(run_id, "KILLED")
+    reason = f"{how} in epoch {stopped.epoch} after {stopped.batches} batches, checkpoint saved"
+    return lose(study, storage, live.number, reason, lost=not cancelled) or reason
 
 
 @server_step
@@ -150,39 +193,63 @@ def tell(study: optuna.Study, live: optuna.Trial, run_id: str, state: optuna.tri
     tracking.close_run(run_id, status)
 
 
-def objective(study: optuna.Study, live: optuna.Trial, run_id: str, search: Space, prepared: str, seed: int,
-              phases: Phases) -> dict:
+def objective(study: optuna.Study, storage, live: optuna.Trial, origin: int | None, run_id: str, search: Space,
+              prepared: str, seed: int, phases: Phases) -> dict:
     """Train with the trial's parameters, report each epoch, tell Optuna and MLflow.
     A completed trial logs where its time went (`phase_*_seconds`, flows/trial/phases.py)."""
-    run_dir = state_dir() / "runs" / study.study_name / f"trial-{live.number}"
+    logger = get_run_logger()
+    # a continued trial trains in its origin's directory: this machine may hold its checkpoint already
+    run_dir = state_dir() / "runs" / study.study_name / f"trial-{live.number if origin is None else origin}"
     State = optuna.trial.TrialState
+    at, logged = resume_from(live, run_id, run_dir)
+    if at is not None:
+        logger.info("trial %d resumed from %s on %s (it continues trial %s)", live.number,
+                    checkpoints.describe(at), worker_name(), origin)
+    uploads = checkpoints.Uploader(run_id, logger)
 
     def on_epoch(m: dict) -> None:
-        log_epoch(run_id, m)
+        if m["epoch"] not in logged:  # an earlier attempt logged it (its checkpoint came before its log)
+            log_epoch(run_id, m)
         if report_epoch(live, m):
             raise optuna.TrialPruned(f"pruned at epoch {m['epoch']} (val_accuracy {m['val_accuracy']:.4f})")
 
     try:
         cfg = TrainConfig(**search.train_config(live.params, seed))
-        with Music(Path(prepared), cfg.seed, phases) as music:  # sampled once the kept model is saved
-            metrics = train(prepared, run_dir, cfg, device=trial_device(), on_epoch=on_epoch, resume=True,
-                            on_kept=music.start)
+        with Music(Path(prepared), cfg.seed, phases) as music, StopOnSigterm() as stops:
+            def on_kept(model_path: Path) -> None:  # training is over: a SIGTERM now goes to Prefect at once
+                stops.training = False
+                if stops.requested.is_set():
+                    stops.hand_over()
+                music.start(model_path)
+
+            stops.training = True
+            try:
+                metrics = train(prepared, run_dir, cfg, device=trial_device(), on_epoch=on_epoch, resume=True,
+                                on_kept=on_kept, on_checkpoint=uploads,
+                                checkpoint_seconds=search.checkpoint_minutes * 60,
+                                should_stop=stops.requested.is_set)
+            except Interrupted as stopped:
+                logger.warning("trial %d: %s", live.number, end_stopped(study, storage, live, run_id, stopped))
+                stops.hand_over()  # Prefect ends the flow run Cancelled or Crashed
+                raise
             for name, seconds in metrics["phase_seconds"].items():  # data_load, training, evaluation
                 phases.add(name, seconds)
             with phases("evaluation"):
                 log_results(run_id, metrics, run_dir)
             music.wait()
             log_music(music, run_id)
-        log_costs(run_id, phases)
+        log_costs(run_id, phases, uploads)
     except optuna.TrialPruned as pruned:
-        get_run_logger().info("%s", pruned)
+        logger.info("%s", pruned)
         tell(study, live, run_id, State.PRUNED, attrs={PRUNED_REASON: str(pruned)},
              tags={PRUNED_REASON: str(pruned)}, status="KILLED")  # MLflow has no PRUNED status
         return {"state": "PRUNED", "number": live.number}
+    except Interrupted:
+        raise
     except Exception as exc:
         reason = f"{type(exc).__name__}: {exc}"
         why = "its server stayed unreachable" if transient(exc) else "not retried: it would fail the same way"
-        get_run_logger().error("trial %d failed (%s): %s", live.number, why, reason)
+        logger.error("trial %d failed (%s): %s", live.number, why, reason)
         tell(study, live, run_id, State.FAIL, attrs={FAIL_REASON: reason[:1000]}, tags={FAIL_REASON: reason[:5000]},
              status="FAILED")
         raise
