@@ -56,7 +56,9 @@ class Requeue:
             return False
         retry = copy.deepcopy(trial)
         retry.user_attrs = {k: v for k, v in trial.user_attrs.items() if k not in ATTEMPT_ATTRS} | {LOSSES: losses}
-        RetryHeartbeatStaleTrialCallback(inherit_intermediate_values=True)(study, retry)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            RetryHeartbeatStaleTrialCallback(inherit_intermediate_values=True)(study, retry)
         return True
 
 
@@ -78,3 +80,12 @@ def retried_from(trial: FrozenTrial) -> int | None:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
         return RetryHeartbeatStaleTrialCallback.retried_trial_number(trial)
+
+
+def continued_flow_runs(study: optuna.Study) -> set[str]:
+    """The flow runs of attempts that a later trial continues: losses, not failures of the setup."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        lost = {n for t in study.get_trials(deepcopy=False) for n in RetryHeartbeatStaleTrialCallback.retry_history(t)}
+    return {t.user_attrs[FLOW_RUN_ID] for t in study.get_trials(deepcopy=False)
+            if t.number in lost and FLOW_RUN_ID in t.user_attrs}

@@ -30,7 +30,7 @@ from prefect.deployments import run_deployment
 from prefect.exceptions import ObjectNotFound
 
 from ..names import FLOW_RUN_ID, TRIAL_DEPLOYMENT, TRIAL_FLOW, deployment, study_tag
-from ..requeue import lose
+from ..requeue import continued_flow_runs, lose
 from ..storage import finished
 from .params import SweepParams
 from .progress import Progress
@@ -102,7 +102,9 @@ def run_trials(p: SweepParams, study: optuna.Study, storage, prepared: str, pare
                 logger.info("adopting %d live trial flow runs of this study: %s", len(live),
                             ", ".join(r.name for r in live))
             done = finished(study)
-            failed = [r for r in ended(client, launched) if r.state.type != StateType.COMPLETED]
+            continued = continued_flow_runs(study)  # a lost trial goes on: its flow run is no failure
+            failed = [r for r in ended(client, launched)
+                      if r.state.type != StateType.COMPLETED and str(r.id) not in continued]
             if len(failed) >= p.n_trials:
                 logger.error("%d trial flow runs of this sweep failed: not launching more", len(failed))
                 want = 0
