@@ -75,6 +75,9 @@ def load_space(space: str) -> Space:
         raise ValueError(f"{path.name} must be a mapping of {', '.join(TOP_LEVEL)}")
     check_keys(path, doc, TOP_LEVEL)
     fixed, search = doc.get("fixed") or {}, doc.get("search") or {}
+    for key, value in (("fixed", fixed), ("search", search), ("pruner", doc.get("pruner") or {})):
+        if not isinstance(value, dict):
+            raise ValueError(f"`{key}` in {path.name} must be a mapping, not {value!r}")
     check_keys(path, [*fixed, *search])
     for name, value in fixed.items():
         check_value(path, name, value, "fixed")

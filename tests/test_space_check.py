@@ -87,6 +87,15 @@ def test_both_fixed_and_searched_is_refused(tmp_path):
     assert "x.yaml both fixes and searches batch_size" in refused(tmp_path, {**BASE, "search": {"batch_size": [8]}})
 
 
+@pytest.mark.parametrize("doc, message", [
+    ({**BASE, "search": ["lr"]}, "`search` in x.yaml must be a mapping, not ['lr']"),
+    ({**BASE, "pruner": "median"}, "`pruner` in x.yaml must be a mapping, not 'median'"),
+    ({**BASE, "trials": 0}, "`trials` in x.yaml must be a whole number of at least 1, not 0"),
+])
+def test_a_section_of_the_wrong_shape_is_one_line(tmp_path, doc, message):
+    assert message in refused(tmp_path, doc)
+
+
 def test_a_pruner_option_it_does_not_take_is_one_line(tmp_path):
     assert refused(tmp_path, {**BASE, "pruner": {"type": "median", "warmup": 3}}).startswith("pruner of x.yaml: ")
 
