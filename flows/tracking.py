@@ -67,6 +67,15 @@ def sweep_run(experiment: str, study_name: str, tags: dict, params: dict) -> str
     return run_id
 
 
+def study_tag(experiment: str, study_name: str, key: str) -> str | None:
+    """A tag of the study's parent run; None when there is no such run or tag."""
+    c = client()
+    exp = c.get_experiment_by_name(experiment)
+    found = exp and c.search_runs([exp.experiment_id], f"tags.`{STUDY}` = '{study_name}' and "
+                                  f"tags.`{ROLE}` = '{SWEEP_ROLE}'", max_results=1)
+    return found[0].data.tags.get(key) if found else None
+
+
 def trial_run(experiment: str, parent_id: str, study_name: str, number: int, params: dict) -> str:
     c = client()
     run = c.create_run(experiment_id(experiment), run_name=f"{study_name}-trial-{number}",

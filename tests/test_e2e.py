@@ -265,3 +265,43 @@ def test_trials_csv_on_the_parent_run(stack, first_sweep, monkeypatch):
     numbers = sorted(t.number for t in optuna.load_study(study_name=STUDY, storage=make_storage("")).trials)
     assert numbers == [0, 1] and sorted(table["number"]) == numbers
     assert {"value", "state", "params_lr", "user_attrs_worker"} <= set(table)
+
+
+def test_a_warm_start_queues_the_best_and_a_budget_ends_the_sweep(stack, first_sweep, monkeypatch):
+    """A new study warm-started from the first (same data): the first's best configurations are queued
+    before anything else; a budget spent before the first launch ends the sweep, which is summarised as
+    usual and says why."""
+    monkeypatch.setenv("MAESTRO_LSTM_HOME", str(stack.state))
+    from flows.storage import make_storage
+
+    done = run_sweep(stack, space="smoke", n_trials=2, study_name="e2e-warm", warm_start=STUDY, warm_start_top=2,
+                     timeout_hours=1e-6)
+    assert done["state"] == "Completed", done["cli_output"][-3000:]
+    said = "budget of 1e-06 h reached: 0 of 2 trials finished"
+    assert f"study e2e-warm: {said}" in done["cli_output"]  # the watch's last event
+    assert said in done["artifacts"]["study-e2e-warm"].lower()  # the markdown artifact
+    storage = make_storage("")
+    first = optuna.load_study(study_name=STUDY, storage=storage)
+    best = sorted(first.get_trials(states=(optuna.trial.TrialState.COMPLETE,)), key=lambda t: t.value,
+                  reverse=True)[:2]
+    assert best, "the first sweep completed no trial to start from"
+    warm = optuna.load_study(study_name="e2e-warm", storage=storage)
+    assert [t.state for t in warm.trials] == [optuna.trial.TrialState.WAITING] * len(best)  # none launched
+    assert [t.system_attrs["fixed_params"] for t in warm.trials] == [t.params for t in best]
+    assert warm.user_attrs[names.DATA_HASH] == first_sweep_data_hash(stack)
+
+
+def test_a_space_no_trial_can_run_fails_the_sweep_before_preparing(stack, tmp_path):
+    """`dropout: 1.5` used to surface inside a trial (one FAIL in a sweep that ended Completed)."""
+    import yaml
+
+    from flows.space import load_space
+
+    doc = yaml.safe_load(load_space("smoke").path.read_text())
+    doc["fixed"]["dropout"] = 1.5
+    space = tmp_path / "bad-dropout.yaml"
+    space.write_text(yaml.safe_dump(doc))
+    bad = run_sweep(stack, space=str(space), study_name="e2e-bad-space")
+    assert bad["state"] == "Failed"
+    assert "dropout must be in [0, 1), not 1.5" in (bad["message"] or "") + bad["cli_output"]
+    assert not bad["task_runs"]  # nothing prepared, no trial launched

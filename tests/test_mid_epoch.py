@@ -7,11 +7,10 @@ from dataclasses import replace
 
 import pytest
 import torch
+from test_train import TINY, assert_same_weights, final_metrics, saved_state, without_timing
 
 from lstm.checkpoint import Interrupted, progress_of
 from lstm.train import train
-
-from test_train import TINY, assert_same_weights, final_metrics, saved_state, without_timing
 
 # Eight batches an epoch, three epochs: a stop in the middle of epoch 2 has batches before and after it.
 LONGER = replace(TINY, epochs=3, windows_per_epoch=256, dropout=0.2)

@@ -90,3 +90,41 @@ def test_each_data_set_has_its_own_registered_model(maestro_dir, tmp_path):
     assert validate("", "smoke", 1, 1, "", "", "x", 0, model_name="mine").model_name == "mine"
     with pytest.raises(ValueError, match="model_name"):
         validate("", "smoke", 1, 1, "", "", "x", 0, model_name="a/b")
+
+
+def test_what_lstm_prepare_takes_is_part_of_the_key(maestro_dir, tmp_path):
+    """A different part, reader or split prepares again (a plain folder's split: its ratios and seed)."""
+    plain = tmp_path / "plain"
+    plain.mkdir()
+    for i in range(6):
+        (plain / f"{i}.mid").write_bytes(performance(i))
+    before = content_key(plain)
+    assert content_key(plain, part="first-with-notes") != before
+    assert content_key(plain, split_ratios=(0.6, 0.2, 0.2)) != before
+    assert content_key(plain, split_seed=1) != before
+    assert content_key(plain, split_ratios=(0.8, 0.1, 0.1), split_seed=0) == before
+    p = validate(str(plain), "smoke", 1, 1, "", "", "x", 0, part="first-with-notes", reader="music21",
+                 split_ratios=[0.6, 0.2, 0.2], split_seed=4)
+    assert p.prepare == {"part": "first-with-notes", "reader": "music21", "split_ratios": (0.6, 0.2, 0.2),
+                         "split_seed": 4}
+    assert content_key(plain, **p.prepare) != before
+    assert validate("", "smoke", 1, 1, "", "", "x", 0).prepare == {
+        "part": "first", "reader": "auto", "split_ratios": (0.8, 0.1, 0.1), "split_seed": 0}
+
+
+@pytest.mark.parametrize("options, message", [
+    ({"part": "last"}, "unknown part 'last': choose one of first, first-with-notes"),
+    ({"reader": "fast"}, "unknown reader 'fast': choose one of auto, music21"),
+    ({"split_ratios": [0.5, 0.5]}, "split ratios must be three shares"),
+    ({"split_ratios": [0.9, 0.2, 0.1]}, "add up to 1"),
+])
+def test_bad_prepare_options_are_one_line(options, message):
+    with pytest.raises(ValueError, match="^[^\n]*$") as exc:
+        validate("", "smoke", 1, 1, "", "", "x", 0, **options)
+    assert message in str(exc.value)
+
+
+def test_a_maestro_directory_keeps_its_csv_s_split(maestro_dir):
+    with pytest.raises(ValueError, match="split_ratios and split_seed split a plain folder; data_dir .* is a "
+                                         "MAESTRO directory, whose CSV's split is kept"):
+        validate(str(maestro_dir), "smoke", 1, 1, "", "", "x", 0, split_seed=3)

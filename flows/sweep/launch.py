@@ -32,6 +32,7 @@ from prefect.exceptions import ObjectNotFound
 from ..names import FLOW_RUN_ID, TRIAL_DEPLOYMENT, TRIAL_FLOW, deployment, study_tag
 from ..requeue import continued_flow_runs, lose
 from ..storage import finished
+from .budget import Budget
 from .params import SweepParams
 from .progress import Progress
 
@@ -85,12 +86,13 @@ def fail_dead_trials(study: optuna.Study, storage, client: SyncPrefectClient, lo
 
 
 def run_trials(p: SweepParams, study: optuna.Study, storage, prepared: str, parent_run: str, logger,
-               progress: Progress) -> None:
+               progress: Progress, budget: Budget) -> None:
     """Keep `n_parallel` trial flow runs in flight until `n_trials` trials have finished.
 
     In flight means every live trial flow run of the study, adopted ones included; more than there are
     GPU workers simply wait in the `gpu` pool's queue. After `n_trials` failures launched by this sweep it
-    stops launching: a broken setup must not loop."""
+    stops launching: a broken setup must not loop. Once the `budget` is spent it launches no more and waits
+    for the live ones."""
     launched: list = []
     seed = p.seed + len(study.trials)  # each trial flow's sampler and training seed, distinct and reproducible
     with get_client(sync_client=True) as client:
@@ -110,6 +112,11 @@ def run_trials(p: SweepParams, study: optuna.Study, storage, prepared: str, pare
                 want = 0
             else:
                 want = min(p.n_parallel - len(live), p.n_trials - done - len(live))
+                reached = budget.reached
+                want = budget.admit(want)
+                if budget.reached and not reached:
+                    logger.warning("budget of %g h reached: launching no more trials; %d in flight finish",
+                                   budget.hours, len(live))
             for _ in range(max(want, 0)):
                 # as a subflow (a task run of this sweep is its parent): the UI lists the trials under the sweep
                 run = run_deployment(deployment(TRIAL_FLOW, TRIAL_DEPLOYMENT), timeout=0, as_subflow=True,

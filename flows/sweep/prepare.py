@@ -33,27 +33,31 @@ from ..settings import state_dir
 SEQ_LEN = 100  # the prepared arrays' window count (manifest) is stated for this length; trials cut their own
 
 
-def input_files(data_dir: Path, max_duration: float | None = None) -> list[Path]:
+def input_files(data_dir: Path, max_duration: float | None = None,
+                split_ratios: tuple[float, float, float] = DEFAULT_RATIOS, split_seed: int = DEFAULT_SEED) -> list[Path]:
     """What `prepare` reads from `data_dir`: the CSV, then the MIDI files it lists and keeps; for a plain
     folder, its MIDI files (their paths decide their split)."""
-    dataset = read_dataset(data_dir, max_duration)
+    dataset = read_dataset(data_dir, max_duration, split_ratios, split_seed)
     csv = [find_csv(data_dir)] if dataset.layout == "maestro" else []
     return csv + [data_dir / p.midi_filename for p in dataset.pieces]
 
 
-def settings(max_duration: float | None, seq_len: int, reader: str) -> dict:
+def settings(max_duration: float | None, seq_len: int, reader: str, part: str = "first",
+             split_ratios: tuple[float, float, float] = DEFAULT_RATIOS, split_seed: int = DEFAULT_SEED) -> dict:
     """Every setting that changes what `prepare` makes of the same files."""
     return {"tokenizer": TOKENIZER_VERSION, "music21": version("music21"),  # metadata: no music21 import
-            "max_duration": max_duration, "seq_len": seq_len, "reader": reader, "part": "first",
-            "split_ratios": DEFAULT_RATIOS, "split_seed": DEFAULT_SEED}  # how a plain folder is split
+            "max_duration": max_duration, "seq_len": seq_len, "reader": reader, "part": part,
+            "split_ratios": list(split_ratios), "split_seed": split_seed}  # how a plain folder is split
 
 
 def content_key(data_dir: Path, max_duration: float | None = None, seq_len: int = SEQ_LEN,
-                reader: str = "auto") -> str:
+                reader: str = "auto", part: str = "first", split_ratios: tuple[float, float, float] = DEFAULT_RATIOS,
+                split_seed: int = DEFAULT_SEED) -> str:
     """sha256 over the settings, then each input file's relative path and content (a missing file counts as
     missing: `prepare` skips it, and its arrival must change the key)."""
-    digest = hashlib.sha256(json.dumps(settings(max_duration, seq_len, reader), sort_keys=True).encode())
-    for path in input_files(data_dir, max_duration):
+    digest = hashlib.sha256(json.dumps(settings(max_duration, seq_len, reader, part, split_ratios, split_seed),
+                                       sort_keys=True).encode())
+    for path in input_files(data_dir, max_duration, split_ratios, split_seed):
         digest.update(str(path.relative_to(data_dir)).encode() + b"\0")
         try:
             with path.open("rb") as fh:
@@ -69,11 +73,12 @@ def _cache_key(context, parameters) -> str:
 
 @task(name="prepare", cache_key_fn=_cache_key, persist_result=True, retries=1)
 def prepare_task(data_dir: str, key: str, seq_len: int = SEQ_LEN, max_duration: float | None = None,
-                 reader: str = "auto") -> str:
+                 reader: str = "auto", part: str = "first", split_ratios: tuple[float, float, float] = DEFAULT_RATIOS,
+                 split_seed: int = DEFAULT_SEED) -> str:
     """Runs only on a cache miss; returns the prepared directory."""
     out = state_dir() / "prepared" / key
     manifest = prepare(data_dir, out, default_cache_dir(), seq_len=seq_len, max_duration=max_duration,
-                       reader=reader)
+                       reader=reader, part=part, split_ratios=tuple(split_ratios), split_seed=split_seed)
     logger = get_run_logger()
     logger.info("prepared %s: vocabulary %d, %s; %s", data_dir, manifest.vocab_size,
                 {s: v.tokens for s, v in manifest.splits.items()}, manifest.split["description"])
@@ -82,11 +87,13 @@ def prepare_task(data_dir: str, key: str, seq_len: int = SEQ_LEN, max_duration: 
     return str(out)
 
 
-def prepare_data(data_dir: Path | None, max_duration: float | None = None) -> Path:
-    """The prepared directory for `data_dir` (None: the embedded dataset), from Prefect's cache when it can."""
+def prepare_data(data_dir: Path | None, max_duration: float | None = None, options: dict | None = None) -> Path:
+    """The prepared directory for `data_dir` (None: the embedded dataset), from Prefect's cache when it can.
+    `options`: what `lstm prepare` takes besides (part, reader, split_ratios, split_seed; params.py)."""
     source = data_dir or build_embedded(default_cache_dir())
-    key = content_key(source, max_duration)
+    options = options or {}
+    key = content_key(source, max_duration, **options)
     # A cached result whose directory was deleted would point nowhere: recompute it then.
     missing = not (state_dir() / "prepared" / key / "manifest.json").is_file()
-    out = prepare_task.with_options(refresh_cache=missing)(str(source), key, max_duration=max_duration)
+    out = prepare_task.with_options(refresh_cache=missing)(str(source), key, max_duration=max_duration, **options)
     return Path(out)

@@ -60,9 +60,10 @@ class Progress:
         if changed:
             update_progress_artifact(self.artifact, self._percent(), description=self._description())
 
-    def finish(self, summary: str) -> None:
+    def finish(self, summary: str, budget_reached: bool = False) -> None:
         self.update()
-        self._emit("study.finished", summary, {"finished": finished(self.study), "n_trials": self.n_trials})
+        self._emit("study.finished", summary, {"finished": finished(self.study), "n_trials": self.n_trials,
+                                               "budget_reached": budget_reached})
 
     # ---------------------------------------------------------------------------------------------
     def _started(self, t: FrozenTrial) -> None:

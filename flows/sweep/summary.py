@@ -24,7 +24,7 @@ from ..names import (
     baseline_metric,
 )
 from ..settings import tracking_uri
-from ..storage import best_trial, finished
+from ..storage import best_trial
 from ..text import pct, short_params
 from ..tracking import client, experiment_id
 from .registry import Promotion
@@ -58,11 +58,17 @@ class StudySummary:
     mlflow_parent_run: str
     best: BestTrial | None = None
     registry: Promotion | None = None
+    budget_hours: float | None = None  # the sweep's timeout_hours
+    budget_reached: bool = False  # the budget ended it: trials it still wanted were not launched
+
+    def progress(self) -> str:
+        done = f"{self.finished} of {self.n_trials} trials finished"
+        return f"budget of {self.budget_hours:g} h reached: {done}" if self.budget_reached else done
 
     def line(self) -> str:
         best = (f", best val_accuracy {self.best.val_accuracy:.2%} (trial {self.best.number})" if self.best
                 else ", none completed")
-        return f"study {self.study_name}: {self.finished} of {self.n_trials} trials finished" + best
+        return f"study {self.study_name}: {self.progress()}" + best
 
 
 def log_study_plots(study: optuna.Study, parent_run: str) -> None:
@@ -98,7 +104,7 @@ def summarise(study: optuna.Study, s: StudySummary, experiment: str) -> str:
         rows.append(f"| {t.number} | {state} | {pct(val)} | {pct(t.user_attrs.get(TEST_ACCURACY))} | "
                     f"{short_params(t.params, '=')} | {link} |")
     lines = [f"# Study `{s.study_name}`", "",
-             f"{finished(study)} of {s.n_trials} trials finished, space `{s.space}`, data `{s.data_hash[:12]}`.",
+             f"{s.progress()[0].upper()}{s.progress()[1:]}, space `{s.space}`, data `{s.data_hash[:12]}`.",
              f"MLflow parent run: [{s.mlflow_parent_run[:8]}]({ui}/#/experiments/{exp}/runs/{s.mlflow_parent_run}).", ""]
     if s.best:
         baselines = client().get_run(s.best.mlflow_run_id).data.metrics
