@@ -11,6 +11,7 @@ from lstm.bench.run import add_parser as add_bench
 from lstm.bench.run import run as cmd_bench
 from lstm.data.folder import DEFAULT_RATIOS, DEFAULT_SEED
 from lstm.data.maestro import DatasetError
+from lstm.data.targets import CONTEXT
 from lstm.data.tokens import PARTS, READERS
 from lstm.music.cli import add_generate, cmd_generate
 
@@ -113,8 +114,11 @@ def cmd_prepare(args) -> None:
                 tuple(args.split_ratios), args.split_seed)
     print(m.split["description"] + ("" if args.part == "first" else f"; part read: {args.part}"))
     for split, s in m.splits.items():
+        short = f" ({s.files_without_targets} of {CONTEXT} tokens or fewer: none)" if s.files_without_targets else ""
         print(f"{split:>10}: {s.files:4d} files {s.tokens:9d} tokens {s.windows:9d} windows "
-              f"unknown {s.unknown_rate:.2%}")
+              f"{s.targets:9d} targets{short} unknown {s.unknown_rate:.2%}")
+    print(f"targets (what every model is scored on): the tokens with at least {CONTEXT} tokens before them in "
+          f"their file")
     print(f"vocabulary {m.vocab_size} tokens; parsed {m.parsed} files, cache hits {m.cache_hits}")
     readers = ", ".join(f"{n} {name}" for name, n in m.readers.items())
     print(f"read by: {readers}" + "".join(f"\n  music21 for {n}: {why}" for why, n in m.fast_declined.items()))

@@ -50,7 +50,7 @@ class TrainConfig:
     weight_decay: float = 0.01
     seq_len: int = 100
     windows_per_epoch: int = 0  # 0: every window once an epoch (the seed capped the total at 350,000)
-    eval_windows: int = 0  # 0: every validation window after each epoch
+    eval_windows: int = 0  # validation targets scored after each epoch, evenly spaced; 0: all
     patience: int = 3  # stop after this many epochs without a better validation accuracy; 0: never
     seed: int = 0
 
@@ -170,7 +170,7 @@ def train(data: str | Path, run: str | Path, cfg: TrainConfig, device: str = "au
                 break  # early stop (checked first, so a resumed run that had stopped trains no more)
             t0 = time.perf_counter()
             train_loss = train_epoch(model, opt, scaler, train_split, cfg, epoch, per_epoch)
-            val = evaluate_split(model, val_split, cfg.batch_size * 4, max_windows=cfg.eval_windows)
+            val = evaluate_split(model, val_split, cfg.batch_size * 4, max_targets=cfg.eval_windows)
             if not math.isfinite(train_loss):
                 raise FloatingPointError(f"training diverged at epoch {epoch} (loss {train_loss})")
             figures = {"epoch": epoch, "val_accuracy": val["accuracy"], "val_loss": val["loss"]}

@@ -146,8 +146,8 @@ def test_evaluate_recomputes_the_metrics(seed_runs, prepared, tmp_path):
     assert "accuracy  train" in proc.stdout and "baselines on test" in proc.stdout
     after = json.loads((run / "metrics.json").read_text())
     assert set(after) == set(before)
-    for key in ("train_accuracy", "val_accuracy", "test_accuracy", "test_top5_accuracy", "train_accuracy_windows",
-                "test_windows", "baselines", "data_hash", "vocab_size", "seq_len"):
+    for key in ("train_accuracy", "val_accuracy", "test_accuracy", "test_top5_accuracy", "train_accuracy_targets",
+                "test_targets", "val_targets", "baselines", "data_hash", "vocab_size", "seq_len"):
         assert after[key] == before[key], key
     for key in ("val_loss", "test_loss", "test_perplexity"):
         assert after[key] == pytest.approx(before[key], rel=1e-5), key

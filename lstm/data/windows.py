@@ -4,6 +4,9 @@ A split is `tokens` (all files concatenated) plus `offsets` (file starts). A win
 start `s`: inputs `tokens[s : s+seq_len]`, target `tokens[s+seq_len]`, and all of it inside one file.
 Only the start indices are kept (4 bytes a token); batches are gathered on the fly, on the device
 where the tokens live, so no N × seq_len array is ever built.
+
+These are the training windows. Evaluation scores the yardstick's targets instead (`Split.scored`,
+lstm/data/targets.py), the same tokens for every seq_len.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ import numpy as np
 import torch
 
 from .manifest import read_prepared
+from .targets import Targets
 
 
 @dataclass
@@ -22,14 +26,23 @@ class Split:
     tokens: torch.Tensor  # (T,) int16/int32 ids as stored, on the training device
     starts: torch.Tensor  # (W,) int32/int64 window starts, on the same device
     seq_len: int
+    offsets: torch.Tensor  # (files + 1,) int64 file starts, on the same device
 
     def __len__(self) -> int:
         return int(self.starts.numel())
 
     def batch(self, starts: torch.Tensor) -> torch.Tensor:
         """(B, seq_len + 1) token ids: inputs are [:, :-1], next-token targets [:, 1:]."""
-        offsets = torch.arange(self.seq_len + 1, device=self.tokens.device)
-        return self.tokens[starts.long()[:, None] + offsets].long()
+        return self.gather(starts, self.seq_len + 1)
+
+    def gather(self, starts: torch.Tensor, length: int) -> torch.Tensor:
+        """(B, length) token ids from each start."""
+        steps = torch.arange(length, device=self.tokens.device)
+        return self.tokens[starts.long()[:, None] + steps].long()
+
+    def scored(self) -> Targets:
+        """The targets evaluation scores (the yardstick), each with the context this split's seq_len gives it."""
+        return Targets(self.offsets, self.seq_len)
 
     def targets(self) -> torch.Tensor:
         """The target of every window, in window order."""
@@ -61,5 +74,6 @@ def load_split(data: str | Path, split: str, seq_len: int, device: torch.device 
     and its window starts, both moved to `device`."""
     data = Path(data)
     tokens = torch.from_numpy(np.load(data / f"{split}_tokens.npy", mmap_mode="c"))
-    starts = torch.from_numpy(window_starts(np.load(data / f"{split}_offsets.npy"), seq_len))
-    return Split(tokens.to(device), starts.to(device), seq_len)
+    offsets = np.load(data / f"{split}_offsets.npy")
+    starts = torch.from_numpy(window_starts(offsets, seq_len))
+    return Split(tokens.to(device), starts.to(device), seq_len, torch.from_numpy(offsets).long().to(device))
