@@ -24,6 +24,7 @@ from torch.nn import functional as F
 from tqdm import tqdm
 
 from lstm.data.manifest import load_manifest
+from lstm.data.targets import CONTEXT
 from lstm.data.windows import Split, load_split, load_vocab
 
 from .checkpoint import CheckpointWriter, save_model
@@ -146,6 +147,8 @@ def train(data: str | Path, run: str | Path, cfg: TrainConfig, device: str = "au
     val_split = load_split(data, "validation", cfg.seq_len, dev)
     if len(train_split) == 0:
         raise ValueError(f"no training window: every train file is shorter than seq_len + 1 = {cfg.seq_len + 1}")
+    if len(val_split.scored()) == 0:
+        raise ValueError(f"no validation target: no validation file has more than {CONTEXT} tokens")
 
     torch.manual_seed(cfg.seed)
     model = build_model(cfg.model_config, len(vocab)).to(dev)

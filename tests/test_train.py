@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import math
 import re
+import shutil
 from collections import Counter, defaultdict
 from dataclasses import asdict, replace
 
@@ -230,6 +231,17 @@ def test_bad_config_is_refused(field, value):
 def test_seq_len_longer_than_every_file(prepared, tmp_path):
     with pytest.raises(ValueError, match="no training window"):
         train(prepared, tmp_path, replace(TINY, seq_len=100_000), device="cpu")
+
+
+def test_validation_without_a_target_is_refused(prepared, tmp_path):
+    """A validation split whose files all have 100 tokens or fewer: nothing to measure the epochs on."""
+    data = tmp_path / "data"
+    shutil.copytree(prepared, data)
+    tokens = np.load(data / "validation_tokens.npy")
+    np.save(data / "validation_tokens.npy", tokens[:CONTEXT])  # one real file, cut to CONTEXT tokens
+    np.save(data / "validation_offsets.npy", np.array([0, CONTEXT]))
+    with pytest.raises(ValueError, match="no validation target: no validation file has more than 100 tokens"):
+        train(data, tmp_path / "run", TINY, device="cpu")
 
 
 def test_checkpoint_writer_saves_a_snapshot_in_the_background(tmp_path):

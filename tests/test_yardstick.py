@@ -11,8 +11,8 @@ from torch.nn import functional as F
 
 from flows import names
 from flows.sweep.registry import decide_alias
-from lstm.data.targets import CONTEXT, Targets, files_without_targets, target_counts
-from lstm.data.windows import load_split, load_vocab
+from lstm.data.targets import CONTEXT, files_without_targets, target_counts
+from lstm.data.windows import Targets, load_split, load_vocab
 from lstm.evaluate import evaluate_split
 from lstm.models import build_model
 from lstm.train import TrainConfig, train

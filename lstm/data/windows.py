@@ -18,7 +18,37 @@ import numpy as np
 import torch
 
 from .manifest import read_prepared
-from .targets import Targets
+from .targets import CONTEXT
+
+
+class Targets:
+    """The yardstick's targets (lstm/data/targets.py) of one split, from its file offsets on the device of its
+    tokens, each with the context a model of `seq_len` sees."""
+
+    # Named by their rank in file order and found by arithmetic on the file offsets, so that a subset (an evenly
+    # spaced one, for a cap) is scored without listing them all.
+    def __init__(self, offsets: torch.Tensor, seq_len: int):
+        offsets = offsets.long()
+        self.starts = offsets[:-1]
+        self.counts = (offsets[1:] - self.starts - CONTEXT).clamp(min=0)
+        self.ends = self.counts.cumsum(0)  # targets of files 0..f together
+        self.seq_len = seq_len
+
+    def __len__(self) -> int:
+        return int(self.ends[-1]) if len(self.ends) else 0
+
+    def ranks(self, limit: int = 0) -> torch.Tensor:
+        """Every target's rank, or `limit` evenly spaced ones when there are more."""
+        n, dev = len(self), self.ends.device
+        if limit and n > limit:
+            return torch.linspace(0, n - 1, limit, device=dev).long()
+        return torch.arange(n, device=dev)
+
+    def at(self, ranks: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(token index, context length) of each ranked target: it is predicted from tokens[index - context : index]."""
+        f = torch.searchsorted(self.ends, ranks, right=True)
+        position = CONTEXT + ranks - (self.ends[f] - self.counts[f])
+        return self.starts[f] + position, position.clamp(max=self.seq_len)
 
 
 @dataclass
