@@ -13,7 +13,7 @@ from lstm.data.folder import DEFAULT_RATIOS, DEFAULT_SEED
 from lstm.data.maestro import DatasetError
 from lstm.data.targets import CONTEXT
 from lstm.data.tokens import PARTS, READERS
-from lstm.music.cli import add_generate, cmd_generate
+from lstm.music.cli import add_generate, cmd_generate, resolve_model
 
 from .seed import SEED
 
@@ -95,11 +95,18 @@ def config_from_args(args) -> dict:
 
 
 def _add_evaluate(sub):
-    p = sub.add_parser("evaluate", help="recompute metrics.json of a trained run",
-                       description="Accuracies on every split, baselines and the G/D error analysis.")
-    p.add_argument("--model", type=Path, required=True, help="run directory (with model.pt)")
+    p = sub.add_parser("evaluate", help="recompute metrics.json of a trained run, or score a registered model",
+                       description="Accuracies on every split, baselines and the G/D error analysis. A run "
+                                   "directory gets them in its metrics.json (what only training knows stays); "
+                                   "a model.pt or models:/NAME@ALIAS writes them into --out.")
+    p.add_argument("--model", required=True, metavar="RUN_DIR|model.pt|models:/NAME@ALIAS",
+                   help="a run directory, a model.pt, or a registered model URI (needs the flows extra and "
+                        "$MLFLOW_TRACKING_URI), as for `lstm generate`")
     p.add_argument("--data", type=Path, required=True, help="a directory written by `lstm prepare`")
-    p.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto")
+    p.add_argument("--out", type=Path, default=None, metavar="DIR",
+                   help="where metrics.json and gd_histogram.{json,html} go (default: the run directory; "
+                        "required for a model.pt or a models:/ URI)")
+    p.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto", help="(default %(default)s)")
     p.add_argument("--music", action="store_true",
                    help="also sample pieces after test prompts and print music metrics (lstm.music.metrics)")
 
@@ -155,19 +162,29 @@ def cmd_train(args) -> None:
 
 
 def cmd_evaluate(args) -> None:
+    import tempfile
+
     from .evaluate import evaluate_run
     from .train import pick_device
 
-    m = evaluate_run(args.model, args.data, str(pick_device(args.device)))
-    prev = args.model / "metrics.json"
-    if prev.is_file():  # what only training knows stays: history, best_epoch, phase times, ...
-        m = {**json.loads(prev.read_text()), **m}
-    prev.write_text(json.dumps(m, indent=2))
-    print_metrics(m)
-    if args.music:
-        from lstm.music.generate import print_music
+    device = str(pick_device(args.device))
+    with tempfile.TemporaryDirectory() as tmp:
+        model = resolve_model(args.model, tmp)
+        out = args.out or (model if model.is_dir() else None)
+        if out is None:
+            raise ValueError(f"give --out DIR for {args.model}: only a run directory holds its own metrics.json")
+        out.mkdir(parents=True, exist_ok=True)
+        m = evaluate_run(model, args.data, device, out=out)
+        prev = out / "metrics.json"
+        if prev.is_file():  # what only training knows stays: history, best_epoch, phase times, ...
+            m = {**json.loads(prev.read_text()), **m}
+        prev.write_text(json.dumps(m, indent=2))
+        print_metrics(m)
+        if args.music:
+            from lstm.music.generate import print_music
 
-        print_music(args.model, args.data, str(pick_device(args.device)))
+            print_music(model, args.data, device)
+    print(f"wrote {prev}")
 
 
 # name → (adds its parser to the subparsers, runs it); a command may live in its own module.

@@ -66,13 +66,16 @@ def evaluate_split(model: nn.Module, split: Split, batch_size: int = 512, max_ta
 
 
 def evaluate_run(run: str | Path, data: str | Path, device: str = "cpu", model: nn.Module | None = None,
-                 batch_size: int = 512, splits: dict[str, Split] | None = None) -> Evaluation:
-    """Every metric of metrics.json, plus gd_histogram.{json,html} written into RUN.
+                 batch_size: int = 512, splits: dict[str, Split] | None = None,
+                 out: str | Path | None = None) -> Evaluation:
+    """Every metric of metrics.json, plus gd_histogram.{json,html} written into `out` (default RUN).
 
-    `splits`: the splits training already loaded (by name), so a trial reads its arrays once."""
+    RUN: a run directory, or a model.pt. `splits`: the splits training already loaded (by name), so a
+    trial reads its arrays once."""
     from .checkpoint import load_model
 
     run, data = Path(run), Path(data)
+    out = Path(out) if out is not None else run
     if model is None:
         model, saved = load_model(run, device)
         seq_len = saved["config"]["seq_len"]
@@ -90,7 +93,7 @@ def evaluate_run(run: str | Path, data: str | Path, device: str = "cpu", model: 
 
     baselines = data_baselines(data, manifest)  # on the same targets; from manifest.json when it has them
     hist = class_histograms(test.pop("predictions"), test.pop("truth"), vocab)
-    write_histogram(hist, run)
+    write_histogram(hist, out)
     return Evaluation(
         train_accuracy=train["accuracy"], train_accuracy_targets=train["targets"],
         val_accuracy=val["accuracy"], val_loss=val["loss"], val_targets=val["targets"],

@@ -23,7 +23,10 @@ def resolve_model(spec: str, tmpdir: str | Path) -> Path:
             fetch = sources[scheme].load()
         except ImportError as exc:
             raise ValueError(f"{scheme}:/ URIs need the flows extra (pip install 'maestro-lstm[flows]'): {exc}") from None
-        return Path(fetch(spec, str(tmpdir)))
+        try:
+            return Path(fetch(spec, str(tmpdir)))
+        except Exception as exc:  # the source's client's own errors (MLflow's), which lstm cannot name
+            raise ValueError(f"cannot fetch {spec}: {(str(exc).strip().splitlines() or [type(exc).__name__])[0]}") from None
     path = Path(spec)
     if not (path / "model.pt" if path.is_dir() else path).is_file():
         raise FileNotFoundError(f"no model at {spec} (expected RUN_DIR/model.pt, a model.pt or models:/NAME@ALIAS)")
