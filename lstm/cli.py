@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 
@@ -13,7 +12,8 @@ from lstm.data.folder import DEFAULT_RATIOS, DEFAULT_SEED
 from lstm.data.maestro import DatasetError
 from lstm.data.targets import CONTEXT
 from lstm.data.tokens import PARTS, READERS
-from lstm.music.cli import add_generate, cmd_generate, resolve_model
+from lstm.evaluate_cli import add_evaluate, cmd_evaluate, print_metrics
+from lstm.music.cli import add_generate, cmd_generate
 
 from .seed import SEED
 
@@ -29,12 +29,13 @@ def _add_prepare(sub):
     p.add_argument("--workers", type=int, default=None, help="parallel processes (default: all cores)")
     p.add_argument("--seq-len", type=int, default=100, help="window length, for the window counts (default 100)")
     p.add_argument("--max-duration", type=float, default=None,
-                   help="keep pieces shorter than this many seconds (the seed used 1000)")
+                   help="keep pieces shorter than this many seconds (the seed used 1000; default: all)")
     p.add_argument("--cache-dir", type=Path, default=None,
                    help="per-file token cache (default $MAESTRO_LSTM_CACHE or ~/.cache/maestro-lstm)")
     p.add_argument("--reader", choices=READERS, default="auto",
                    help="auto: the fast reader, music21 for the files it declines (same tokens); music21: "
-                        "music21 only, 30-80x slower (cached files are not read again: use a fresh --cache-dir)")
+                        "music21 only, 30-80x slower (cached files are not read again: use a fresh --cache-dir; "
+                        "default %(default)s)")
     p.add_argument("--part", choices=PARTS, default="first",
                    help="which instrument part of a file is read: first, as the seed did (a file whose first part "
                         "is empty is skipped with that reason), or first-with-notes (default first)")
@@ -53,26 +54,36 @@ def _add_train(sub):
                                    "RUN/metrics.json and a checkpoint every epoch.")
     p.add_argument("--data", type=Path, required=True, help="a directory written by `lstm prepare`")
     p.add_argument("--out", type=Path, required=True, help="run directory")
-    p.add_argument("--model", choices=["seed", "embed"], default=defaults.model)
+    p.add_argument("--model", choices=["seed", "embed"], default=defaults.model,
+                   help="seed: the report's network; embed: a token embedding and LSTM layers (default %(default)s)")
     p.add_argument("--hidden-size", type=int, nargs="+", dest="hidden_sizes", default=None,
-                   help=f"one size per layer, or one size for all --num-layers (seed: {SEED.hidden_size})")
-    p.add_argument("--num-layers", type=int, default=None, help="LSTM layers of the embed model")
-    p.add_argument("--embed-dim", type=int, default=defaults.embed_dim)
+                   help=f"one size per layer, or one size for all --num-layers (default: {SEED.hidden_size} for seed, "
+                        f"{defaults.hidden_sizes[0]} for embed)")
+    p.add_argument("--num-layers", type=int, default=None,
+                   help=f"LSTM layers of the embed model (default: as many as --hidden-size has sizes; seed: "
+                        f"{SEED.num_layers})")
+    p.add_argument("--embed-dim", type=int, default=defaults.embed_dim,
+                   help="token embedding size of embed (default %(default)s)")
     p.add_argument("--dropout", type=float, default=None,
                    help=f"default: {SEED.dropout} for seed, {defaults.dropout} for embed")
-    p.add_argument("--batch-size", type=int, default=defaults.batch_size)
-    p.add_argument("--epochs", type=int, default=defaults.epochs)
+    p.add_argument("--batch-size", type=int, default=defaults.batch_size, help="windows a step (default %(default)s)")
+    p.add_argument("--epochs", type=int, default=defaults.epochs, help="at most this many epochs (default %(default)s)")
     p.add_argument("--lr", type=float, default=None, help=f"default: {SEED.lr} for sgd, {defaults.lr} for adamw")
     p.add_argument("--optimizer", choices=["sgd", "adamw"], default=None, help="default: sgd for seed, adamw for embed")
-    p.add_argument("--seq-len", type=int, default=defaults.seq_len)
-    p.add_argument("--windows-per-epoch", type=int, default=0, help="windows drawn per epoch (0: all)")
-    p.add_argument("--eval-windows", type=int, default=0, help="validation windows per epoch (0: all)")
+    p.add_argument("--seq-len", type=int, default=defaults.seq_len,
+                   help="tokens a training window feeds the model; it is scored on the same targets whatever "
+                        "this is (default %(default)s)")
+    p.add_argument("--windows-per-epoch", type=int, default=0, help="windows drawn per epoch (0: all; default 0)")
+    p.add_argument("--eval-windows", type=int, default=0,
+                   help="validation targets scored after each epoch, evenly spaced (0: all; default 0); the kept "
+                        "model's final figures use all")
     p.add_argument("--patience", type=int, default=defaults.patience,
                    help="stop after this many epochs without a better validation accuracy (0: never; "
                         f"default {defaults.patience}); the run keeps its best epoch either way")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto")
-    p.add_argument("--resume", action="store_true", help="continue from RUN/checkpoint.pt")
+    p.add_argument("--seed", type=int, default=0, help="random seed: weights, batches, dropout (default %(default)s)")
+    p.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto",
+                   help="auto: cuda when there is one (default %(default)s)")
+    p.add_argument("--resume", action="store_true", help="continue from RUN/checkpoint.pt (default: start afresh)")
 
 
 def config_from_args(args) -> dict:
@@ -92,23 +103,6 @@ def config_from_args(args) -> dict:
     return dict(**model.to_dict(), batch_size=args.batch_size, epochs=args.epochs, lr=lr, optimizer=optimizer,
                 seq_len=args.seq_len, windows_per_epoch=args.windows_per_epoch, eval_windows=args.eval_windows,
                 patience=args.patience, seed=args.seed)
-
-
-def _add_evaluate(sub):
-    p = sub.add_parser("evaluate", help="recompute metrics.json of a trained run, or score a registered model",
-                       description="Accuracies on every split, baselines and the G/D error analysis. A run "
-                                   "directory gets them in its metrics.json (what only training knows stays); "
-                                   "a model.pt or models:/NAME@ALIAS writes them into --out.")
-    p.add_argument("--model", required=True, metavar="RUN_DIR|model.pt|models:/NAME@ALIAS",
-                   help="a run directory, a model.pt, or a registered model URI (needs the flows extra and "
-                        "$MLFLOW_TRACKING_URI), as for `lstm generate`")
-    p.add_argument("--data", type=Path, required=True, help="a directory written by `lstm prepare`")
-    p.add_argument("--out", type=Path, default=None, metavar="DIR",
-                   help="where metrics.json and gd_histogram.{json,html} go (default: the run directory; "
-                        "required for a model.pt or a models:/ URI)")
-    p.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto", help="(default %(default)s)")
-    p.add_argument("--music", action="store_true",
-                   help="also sample pieces after test prompts and print music metrics (lstm.music.metrics)")
 
 
 def cmd_prepare(args) -> None:
@@ -134,17 +128,6 @@ def cmd_prepare(args) -> None:
     print(f"wrote {args.out}/manifest.json")
 
 
-def print_metrics(m: dict) -> None:
-    b = m["baselines"]
-    print(f"accuracy  train {m['train_accuracy']:.2%}  val {m['val_accuracy']:.2%}  test {m['test_accuracy']:.2%}"
-          f"  (test top-5 {m['test_top5_accuracy']:.2%}, perplexity {m['test_perplexity']:.1f})")
-    print(f"baselines on test: most frequent {b['most_frequent']:.2%}  bigram {b['bigram']:.2%}  "
-          f"trigram {b['trigram']:.2%}   seed report: {SEED.test_accuracy:.2%}")
-    e = m["error_analysis"]
-    print(f"predicted G {e['predicted_share_G']:.1%} D {e['predicted_share_D']:.1%} "
-          f"(true G {e['true_share_G']:.1%} D {e['true_share_D']:.1%})")
-
-
 def cmd_train(args) -> None:
     from .train import TrainConfig, train
 
@@ -161,48 +144,26 @@ def cmd_train(args) -> None:
     print(f"wrote {args.out}/model.pt and {args.out}/metrics.json")
 
 
-def cmd_evaluate(args) -> None:
-    import tempfile
-
-    from .evaluate import evaluate_run
-    from .train import pick_device
-
-    device = str(pick_device(args.device))
-    with tempfile.TemporaryDirectory() as tmp:
-        model = resolve_model(args.model, tmp)
-        out = args.out or (model if model.is_dir() else None)
-        if out is None:
-            raise ValueError(f"give --out DIR for {args.model}: only a run directory holds its own metrics.json")
-        out.mkdir(parents=True, exist_ok=True)
-        m = evaluate_run(model, args.data, device, out=out)
-        prev = out / "metrics.json"
-        if prev.is_file():  # what only training knows stays: history, best_epoch, phase times, ...
-            m = {**json.loads(prev.read_text()), **m}
-        prev.write_text(json.dumps(m, indent=2))
-        print_metrics(m)
-        if args.music:
-            from lstm.music.generate import print_music
-
-            print_music(model, args.data, device)
-    print(f"wrote {prev}")
-
-
 # name → (adds its parser to the subparsers, runs it); a command may live in its own module.
 COMMANDS = {
     "prepare": (_add_prepare, cmd_prepare),
     "train": (_add_train, cmd_train),
-    "evaluate": (_add_evaluate, cmd_evaluate),
+    "evaluate": (add_evaluate, cmd_evaluate),
     "generate": (add_generate, cmd_generate),
     "bench": (add_bench, cmd_bench),
 }
 
 
-def main(argv: list[str] | None = None) -> int:
+def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="lstm", description="Next-token LSTMs on MAESTRO piano MIDI.")
     sub = parser.add_subparsers(dest="command", required=True)
     for add, _ in COMMANDS.values():
         add(sub)
-    args = parser.parse_args(argv)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
     try:
         COMMANDS[args.command][1](args)
     except (DatasetError, ValueError, FileNotFoundError) as exc:
