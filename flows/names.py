@@ -74,9 +74,10 @@ DESCRIPTION = "mlflow.note.content"  # MLflow's own: the run's description in th
 
 EPOCH_METRICS = ("train_loss", "val_loss", "val_accuracy", "epoch_seconds")  # one point per epoch
 FINAL_METRICS = ("train_accuracy", "val_accuracy", "val_loss", "test_accuracy", "test_top5_accuracy",
-                 "test_loss", "test_perplexity")
+                 "test_loss", "test_perplexity", "val_targets", "test_targets")
 GD_METRICS = ("predicted_share_G", "predicted_share_D", "top2_predicted_share")
 VAL_ACCURACY = "val_accuracy"  # what the study maximizes
+VAL_TARGETS = "val_targets"  # how many validation targets it was measured on (metric, and model version tag)
 
 
 def baseline_metric(baseline: str) -> str:
@@ -102,5 +103,5 @@ CHAMPION, CHALLENGER = "champion", "challenger"
 MAESTRO_MODEL = "maestro-lstm"  # the registered model of a MAESTRO directory
 EMBEDDED_MODEL = "chorales-lstm"  # of the embedded chorales
 PROMOTION = "promotion"  # model version tag: why it got its alias
-VERSION_STUDY, VERSION_TRIAL = "study", "trial_number"  # model version tags (with VAL_ACCURACY, TEST_ACCURACY,
-# DATA_HASH and MLFLOW_RUN_ID)
+VERSION_STUDY, VERSION_TRIAL = "study", "trial_number"  # model version tags (with VAL_ACCURACY, VAL_TARGETS,
+# TEST_ACCURACY, DATA_HASH and MLFLOW_RUN_ID)

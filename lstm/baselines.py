@@ -5,11 +5,10 @@ The most frequent train token, and the most frequent next token after the last o
 most frequent token; a tie goes to the token that followed the context first. They are counted with
 numpy over whole arrays: counting in Python dicts is six times slower on a MAESTRO-size corpus.
 
-Whether a baseline is right about a token is the same for every `seq_len`, which only says which tokens
-are targets (position >= seq_len in its file). So `lstm prepare` keeps, once per data set, whether each
-baseline is right about each validation and test token (`<split>_baseline_hits.npy`), and the
-accuracies for any seq_len are a masked mean of those, in milliseconds; manifest.json has them for
-`--seq-len`.
+The targets are the yardstick's (lstm/data/targets.py: the tokens with at least CONTEXT tokens before
+them in their file), the same for every model's seq_len, so the baselines are one figure per data set:
+`lstm prepare` keeps whether each baseline is right about each validation and test token
+(`<split>_baseline_hits.npy`) and writes their accuracies on the targets into manifest.json.
 """
 
 from __future__ import annotations
@@ -20,6 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from lstm.data.manifest import Manifest
+from lstm.data.targets import CONTEXT
 from lstm.data.vocab import UNKNOWN_ID
 
 SCORED_SPLITS = ("validation", "test")
@@ -90,9 +90,9 @@ def hits(models: NGrams, tokens: np.ndarray, offsets: np.ndarray) -> np.ndarray:
     return models.predictions(tokens, offsets) == np.asarray(tokens, dtype=np.int64)[:, None]
 
 
-def accuracies(hit_rows: np.ndarray, offsets: np.ndarray, seq_len: int) -> dict:
-    """Each baseline's accuracy over the targets of `seq_len`: the tokens at position >= seq_len in their file."""
-    targets = hit_rows[positions(offsets) >= seq_len]
+def accuracies(hit_rows: np.ndarray, offsets: np.ndarray) -> dict:
+    """Each baseline's accuracy over the targets: the tokens at position >= CONTEXT in their file."""
+    targets = hit_rows[positions(offsets) >= CONTEXT]
     return {name: int(targets[:, j].sum()) / len(targets) if len(targets) else 0.0
             for j, name in enumerate(BASELINES)}
 
@@ -117,15 +117,16 @@ def write_hits(data: str | Path) -> None:
         np.save(hits_path(Path(data), split), rows)
 
 
-def data_baselines(data: str | Path, manifest: Manifest | None, seq_len: int) -> dict:
-    """{"seq_len", "validation": {...}, "test": {...}}: from the manifest when it has this seq_len's, else
-    from the kept hits (a directory prepared before hits were kept: fitted again now)."""
+def data_baselines(data: str | Path, manifest: Manifest | None) -> dict:
+    """{"context", "validation": {...}, "test": {...}}: from the manifest when it has them on these targets,
+    else from the kept hits (a directory prepared before the common targets, or before hits were kept:
+    fitted again now)."""
     data = Path(data)
     stored = manifest.baselines if manifest else None
-    if stored and stored.get("seq_len") == seq_len:
+    if stored and stored.get("context") == CONTEXT:
         return stored
     if all(hits_path(data, s).is_file() for s in SCORED_SPLITS):
         kept = {s: np.load(hits_path(data, s)) for s in SCORED_SPLITS}
     else:
         kept = split_hits(data)
-    return {"seq_len": seq_len, **{s: accuracies(kept[s], _arrays(data, s)[1], seq_len) for s in SCORED_SPLITS}}
+    return {"context": CONTEXT, **{s: accuracies(kept[s], _arrays(data, s)[1]) for s in SCORED_SPLITS}}

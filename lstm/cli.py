@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 
@@ -11,7 +10,9 @@ from lstm.bench.run import add_parser as add_bench
 from lstm.bench.run import run as cmd_bench
 from lstm.data.folder import DEFAULT_RATIOS, DEFAULT_SEED
 from lstm.data.maestro import DatasetError
+from lstm.data.targets import CONTEXT
 from lstm.data.tokens import PARTS, READERS
+from lstm.evaluate_cli import add_evaluate, cmd_evaluate, print_metrics
 from lstm.music.cli import add_generate, cmd_generate
 
 from .seed import SEED
@@ -28,12 +29,13 @@ def _add_prepare(sub):
     p.add_argument("--workers", type=int, default=None, help="parallel processes (default: all cores)")
     p.add_argument("--seq-len", type=int, default=100, help="window length, for the window counts (default 100)")
     p.add_argument("--max-duration", type=float, default=None,
-                   help="keep pieces shorter than this many seconds (the seed used 1000)")
+                   help="keep pieces shorter than this many seconds (the seed used 1000; default: all)")
     p.add_argument("--cache-dir", type=Path, default=None,
                    help="per-file token cache (default $MAESTRO_LSTM_CACHE or ~/.cache/maestro-lstm)")
     p.add_argument("--reader", choices=READERS, default="auto",
                    help="auto: the fast reader, music21 for the files it declines (same tokens); music21: "
-                        "music21 only, 30-80x slower (cached files are not read again: use a fresh --cache-dir)")
+                        "music21 only, 30-80x slower (cached files are not read again: use a fresh --cache-dir; "
+                        "default %(default)s)")
     p.add_argument("--part", choices=PARTS, default="first",
                    help="which instrument part of a file is read: first, as the seed did (a file whose first part "
                         "is empty is skipped with that reason), or first-with-notes (default first)")
@@ -52,26 +54,36 @@ def _add_train(sub):
                                    "RUN/metrics.json and a checkpoint every epoch.")
     p.add_argument("--data", type=Path, required=True, help="a directory written by `lstm prepare`")
     p.add_argument("--out", type=Path, required=True, help="run directory")
-    p.add_argument("--model", choices=["seed", "embed"], default=defaults.model)
+    p.add_argument("--model", choices=["seed", "embed"], default=defaults.model,
+                   help="seed: the report's network; embed: a token embedding and LSTM layers (default %(default)s)")
     p.add_argument("--hidden-size", type=int, nargs="+", dest="hidden_sizes", default=None,
-                   help=f"one size per layer, or one size for all --num-layers (seed: {SEED.hidden_size})")
-    p.add_argument("--num-layers", type=int, default=None, help="LSTM layers of the embed model")
-    p.add_argument("--embed-dim", type=int, default=defaults.embed_dim)
+                   help=f"one size per layer, or one size for all --num-layers (default: {SEED.hidden_size} for seed, "
+                        f"{defaults.hidden_sizes[0]} for embed)")
+    p.add_argument("--num-layers", type=int, default=None,
+                   help=f"LSTM layers of the embed model (default: as many as --hidden-size has sizes; seed: "
+                        f"{SEED.num_layers})")
+    p.add_argument("--embed-dim", type=int, default=defaults.embed_dim,
+                   help="token embedding size of embed (default %(default)s)")
     p.add_argument("--dropout", type=float, default=None,
                    help=f"default: {SEED.dropout} for seed, {defaults.dropout} for embed")
-    p.add_argument("--batch-size", type=int, default=defaults.batch_size)
-    p.add_argument("--epochs", type=int, default=defaults.epochs)
+    p.add_argument("--batch-size", type=int, default=defaults.batch_size, help="windows a step (default %(default)s)")
+    p.add_argument("--epochs", type=int, default=defaults.epochs, help="at most this many epochs (default %(default)s)")
     p.add_argument("--lr", type=float, default=None, help=f"default: {SEED.lr} for sgd, {defaults.lr} for adamw")
     p.add_argument("--optimizer", choices=["sgd", "adamw"], default=None, help="default: sgd for seed, adamw for embed")
-    p.add_argument("--seq-len", type=int, default=defaults.seq_len)
-    p.add_argument("--windows-per-epoch", type=int, default=0, help="windows drawn per epoch (0: all)")
-    p.add_argument("--eval-windows", type=int, default=0, help="validation windows per epoch (0: all)")
+    p.add_argument("--seq-len", type=int, default=defaults.seq_len,
+                   help="tokens a training window feeds the model; it is scored on the same targets whatever "
+                        "this is (default %(default)s)")
+    p.add_argument("--windows-per-epoch", type=int, default=0, help="windows drawn per epoch (0: all; default 0)")
+    p.add_argument("--eval-windows", type=int, default=0,
+                   help="validation targets scored after each epoch, evenly spaced (0: all; default 0); the kept "
+                        "model's final figures use all")
     p.add_argument("--patience", type=int, default=defaults.patience,
                    help="stop after this many epochs without a better validation accuracy (0: never; "
                         f"default {defaults.patience}); the run keeps its best epoch either way")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto")
-    p.add_argument("--resume", action="store_true", help="continue from RUN/checkpoint.pt")
+    p.add_argument("--seed", type=int, default=0, help="random seed: weights, batches, dropout (default %(default)s)")
+    p.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto",
+                   help="auto: cuda when there is one (default %(default)s)")
+    p.add_argument("--resume", action="store_true", help="continue from RUN/checkpoint.pt (default: start afresh)")
 
 
 def config_from_args(args) -> dict:
@@ -93,16 +105,6 @@ def config_from_args(args) -> dict:
                 patience=args.patience, seed=args.seed)
 
 
-def _add_evaluate(sub):
-    p = sub.add_parser("evaluate", help="recompute metrics.json of a trained run",
-                       description="Accuracies on every split, baselines and the G/D error analysis.")
-    p.add_argument("--model", type=Path, required=True, help="run directory (with model.pt)")
-    p.add_argument("--data", type=Path, required=True, help="a directory written by `lstm prepare`")
-    p.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto")
-    p.add_argument("--music", action="store_true",
-                   help="also sample pieces after test prompts and print music metrics (lstm.music.metrics)")
-
-
 def cmd_prepare(args) -> None:
     from lstm.data.corpus import build_embedded, default_cache_dir
     from lstm.data.prepare import prepare
@@ -113,25 +115,17 @@ def cmd_prepare(args) -> None:
                 tuple(args.split_ratios), args.split_seed)
     print(m.split["description"] + ("" if args.part == "first" else f"; part read: {args.part}"))
     for split, s in m.splits.items():
+        short = f" ({s.files_without_targets} of {CONTEXT} tokens or fewer: none)" if s.files_without_targets else ""
         print(f"{split:>10}: {s.files:4d} files {s.tokens:9d} tokens {s.windows:9d} windows "
-              f"unknown {s.unknown_rate:.2%}")
+              f"{s.targets:9d} targets{short} unknown {s.unknown_rate:.2%}")
+    print(f"targets (what every model is scored on): the tokens with at least {CONTEXT} tokens before them in "
+          f"their file")
     print(f"vocabulary {m.vocab_size} tokens; parsed {m.parsed} files, cache hits {m.cache_hits}")
     readers = ", ".join(f"{n} {name}" for name, n in m.readers.items())
     print(f"read by: {readers}" + "".join(f"\n  music21 for {n}: {why}" for why, n in m.fast_declined.items()))
     for s in m.skipped:
         print(f"skipped {s['file']}: {s['reason']}")
     print(f"wrote {args.out}/manifest.json")
-
-
-def print_metrics(m: dict) -> None:
-    b = m["baselines"]
-    print(f"accuracy  train {m['train_accuracy']:.2%}  val {m['val_accuracy']:.2%}  test {m['test_accuracy']:.2%}"
-          f"  (test top-5 {m['test_top5_accuracy']:.2%}, perplexity {m['test_perplexity']:.1f})")
-    print(f"baselines on test: most frequent {b['most_frequent']:.2%}  bigram {b['bigram']:.2%}  "
-          f"trigram {b['trigram']:.2%}   seed report: {SEED.test_accuracy:.2%}")
-    e = m["error_analysis"]
-    print(f"predicted G {e['predicted_share_G']:.1%} D {e['predicted_share_D']:.1%} "
-          f"(true G {e['true_share_G']:.1%} D {e['true_share_D']:.1%})")
 
 
 def cmd_train(args) -> None:
@@ -150,38 +144,26 @@ def cmd_train(args) -> None:
     print(f"wrote {args.out}/model.pt and {args.out}/metrics.json")
 
 
-def cmd_evaluate(args) -> None:
-    from .evaluate import evaluate_run
-    from .train import pick_device
-
-    m = evaluate_run(args.model, args.data, str(pick_device(args.device)))
-    prev = args.model / "metrics.json"
-    if prev.is_file():  # what only training knows stays: history, best_epoch, phase times, ...
-        m = {**json.loads(prev.read_text()), **m}
-    prev.write_text(json.dumps(m, indent=2))
-    print_metrics(m)
-    if args.music:
-        from lstm.music.generate import print_music
-
-        print_music(args.model, args.data, str(pick_device(args.device)))
-
-
 # name → (adds its parser to the subparsers, runs it); a command may live in its own module.
 COMMANDS = {
     "prepare": (_add_prepare, cmd_prepare),
     "train": (_add_train, cmd_train),
-    "evaluate": (_add_evaluate, cmd_evaluate),
+    "evaluate": (add_evaluate, cmd_evaluate),
     "generate": (add_generate, cmd_generate),
     "bench": (add_bench, cmd_bench),
 }
 
 
-def main(argv: list[str] | None = None) -> int:
+def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="lstm", description="Next-token LSTMs on MAESTRO piano MIDI.")
     sub = parser.add_subparsers(dest="command", required=True)
     for add, _ in COMMANDS.values():
         add(sub)
-    args = parser.parse_args(argv)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
     try:
         COMMANDS[args.command][1](args)
     except (DatasetError, ValueError, FileNotFoundError) as exc:

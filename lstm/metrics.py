@@ -14,22 +14,24 @@ class EpochMetrics(TypedDict):
     epoch: int
     train_loss: float
     val_loss: float
-    val_accuracy: float  # on eval_windows validation windows, or all of them
+    val_accuracy: float  # on eval_windows evenly spaced validation targets, or all of them
     epoch_seconds: float
     best_epoch: int  # the kept epoch so far
 
 
 class Evaluation(TypedDict):
-    """The kept model scored on every split (lstm.evaluate.evaluate_run)."""
-    train_accuracy: float  # on TRAIN_EVAL_WINDOWS evenly spaced train windows, or all of them
-    train_accuracy_windows: int
+    """The kept model scored on every split (lstm.evaluate.evaluate_run), on the yardstick's targets
+    (lstm/data/targets.py): the same ones for every seq_len."""
+    train_accuracy: float  # on TRAIN_EVAL_TARGETS evenly spaced train targets, or all of them
+    train_accuracy_targets: int
     val_accuracy: float
     val_loss: float
+    val_targets: int
     test_accuracy: float
     test_top5_accuracy: float
     test_loss: float
     test_perplexity: float
-    test_windows: int
+    test_targets: int
     seq_len: int
     vocab_size: int
     data_hash: str

@@ -25,6 +25,7 @@ from torch.nn import functional as F
 from tqdm import tqdm
 
 from lstm.data.manifest import load_manifest
+from lstm.data.targets import CONTEXT
 from lstm.data.windows import Split, load_split, load_vocab
 
 from .checkpoint import CheckpointWriter, Interrupted, rng_state, save_model, set_rng_state
@@ -143,6 +144,8 @@ def train(data: str | Path, run: str | Path, cfg: TrainConfig, device: str = "au
     val_split = load_split(data, "validation", cfg.seq_len, dev)
     if len(train_split) == 0:
         raise ValueError(f"no training window: every train file is shorter than seq_len + 1 = {cfg.seq_len + 1}")
+    if len(val_split.scored()) == 0:
+        raise ValueError(f"no validation target: no validation file has more than {CONTEXT} tokens")
 
     torch.manual_seed(cfg.seed)
     model = build_model(cfg.model_config, len(vocab)).to(dev)
@@ -178,7 +181,7 @@ def train(data: str | Path, run: str | Path, cfg: TrainConfig, device: str = "au
             t0, mid_epoch.epoch = time.perf_counter(), epoch
             train_loss = train_epoch(model, opt, scaler, train_split, cfg, epoch, per_epoch,
                                      partial if epoch == start_epoch else None, mid_epoch)
-            val = evaluate_split(model, val_split, cfg.batch_size * 4, max_windows=cfg.eval_windows)
+            val = evaluate_split(model, val_split, cfg.batch_size * 4, max_targets=cfg.eval_windows)
             if not math.isfinite(train_loss):
                 raise FloatingPointError(f"training diverged at epoch {epoch} (loss {train_loss})")
             figures = {"epoch": epoch, "val_accuracy": val["accuracy"], "val_loss": val["loss"]}

@@ -25,7 +25,7 @@ class TrainConfig:
     weight_decay: float = 0.01
     seq_len: int = 100
     windows_per_epoch: int = 0  # 0: every window once an epoch (the seed capped the total at 350,000)
-    eval_windows: int = 0  # 0: every validation window after each epoch
+    eval_windows: int = 0  # validation targets scored after each epoch, evenly spaced; 0: all
     patience: int = 3  # stop after this many epochs without a better validation accuracy; 0: never
     seed: int = 0
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import shutil
@@ -12,7 +13,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from lstm.cli import COMMANDS, main
+from lstm.cli import COMMANDS, build_parser, main
 
 LSTM = [sys.executable, "-m", "lstm"]
 ENV = {**os.environ, "OMP_NUM_THREADS": "1"}  # tiny models: one thread beats two busy cores (tests/conftest.py)
@@ -34,6 +35,23 @@ def test_help_of_every_command():
         assert out.startswith(f"usage: lstm {' '.join(command)}".rstrip()), out
         assert "Traceback" not in err
     assert {"prepare", "train", "evaluate"} <= set(COMMANDS)
+
+
+def test_every_option_says_its_default():
+    """Each option of each command has help text that states its default (a required one has none)."""
+    subcommands = next(a for a in build_parser()._actions if isinstance(a, argparse._SubParsersAction)).choices
+    assert set(subcommands) == set(COMMANDS)
+    for command, parser in subcommands.items():
+        for action in parser._actions:
+            if isinstance(action, argparse._HelpAction) or action.required:
+                continue
+            where = f"lstm {command} {'/'.join(action.option_strings)}"
+            assert action.help, where
+            text = action.help % dict(vars(action), prog=parser.prog)  # as --help shows it
+            assert "default" in text, where
+            if action.default not in (None, False):
+                d = action.default  # a list as it is typed: 0.8 0.1 0.1
+                assert (" ".join(map(str, d)) if isinstance(d, list) else str(d)) in text, where
 
 
 def test_installed_entry_point():
@@ -146,8 +164,8 @@ def test_evaluate_recomputes_the_metrics(seed_runs, prepared, tmp_path):
     assert "accuracy  train" in proc.stdout and "baselines on test" in proc.stdout
     after = json.loads((run / "metrics.json").read_text())
     assert set(after) == set(before)
-    for key in ("train_accuracy", "val_accuracy", "test_accuracy", "test_top5_accuracy", "train_accuracy_windows",
-                "test_windows", "baselines", "data_hash", "vocab_size", "seq_len"):
+    for key in ("train_accuracy", "val_accuracy", "test_accuracy", "test_top5_accuracy", "train_accuracy_targets",
+                "test_targets", "val_targets", "baselines", "data_hash", "vocab_size", "seq_len"):
         assert after[key] == before[key], key
     for key in ("val_loss", "test_loss", "test_perplexity"):
         assert after[key] == pytest.approx(before[key], rel=1e-5), key

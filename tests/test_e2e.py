@@ -3,6 +3,7 @@ MLflow server, then assertions on what MLflow, Optuna and Prefect hold."""
 
 from __future__ import annotations
 
+import json
 import subprocess
 from pathlib import Path
 
@@ -131,6 +132,9 @@ def test_champion_loads_and_predicts_any_length(stack, first_sweep):
     assert [m.name for m in c.search_registered_models()] == ["chorales-lstm"]
     version = c.get_model_version_by_alias("chorales-lstm", names.CHAMPION)
     assert version.tags[names.DATA_HASH] == first_sweep_data_hash(stack)
+    # scored on the common targets, which the gate compares (tests/test_yardstick.py)
+    manifest = json.loads((next((stack.state / "prepared").iterdir()) / "manifest.json").read_text())
+    assert version.tags[names.VAL_TARGETS] == str(manifest["splits"]["validation"]["targets"])
     mlflow.set_tracking_uri(stack.mlflow_uri)
     model = mlflow.pytorch.load_model("models:/chorales-lstm@champion")
     for length in (5, 120):
@@ -216,6 +220,17 @@ def test_generate_from_the_champion(stack, first_sweep, tmp_path):
     assert done.returncode == 0, done.stderr[-2000:]
     assert len(converter.parse(out).flatten().notes) == 40
     assert (tmp_path / "piece_pianoroll.html").is_file()
+
+
+def test_evaluate_the_champion(stack, first_sweep, tmp_path):
+    """`lstm evaluate --model models:/chorales-lstm@champion`, resolved as `lstm generate` resolves it."""
+    prepared = next((stack.state / "prepared").iterdir())
+    done = subprocess.run([str(BIN / "lstm"), "evaluate", "--model", "models:/chorales-lstm@champion", "--data",
+                           str(prepared), "--out", str(tmp_path), "--device", "cpu"],
+                          env=stack.env(), cwd=REPO, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    scored = json.loads((tmp_path / "metrics.json").read_text())
+    assert scored["val_targets"] == json.loads((prepared / "manifest.json").read_text())["splits"]["validation"]["targets"]
 
 
 def test_watch_shows_each_trial_once(stack, first_sweep, monkeypatch):

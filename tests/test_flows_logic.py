@@ -194,20 +194,23 @@ def test_unreachable_postgresql_is_one_line_without_the_password(monkeypatch):
 # --- promotion ----------------------------------------------------------------------------------------------
 
 
-def champion(version="3", accuracy="0.25", data_hash="abc") -> tuple[str, dict]:
+def champion(version="3", accuracy="0.25", data_hash="abc", targets="1727") -> tuple[str, dict]:
     """A current champion as MLflow gives it: version and tags are strings."""
     tags = {names.DATA_HASH: data_hash} | ({names.VAL_ACCURACY: accuracy} if accuracy is not None else {})
-    return version, tags
+    return version, tags | ({names.VAL_TARGETS: targets} if targets is not None else {})
 
 
 @pytest.mark.parametrize("current, new, alias, reason", [
-    ((None, {}), ("1", 0.01, "abc"), "champion", "first registered model"),
-    (champion(), ("3", 0.10, "abc"), "champion", "already the champion"),
-    (champion(), ("4", 0.30, "abc"), "champion", "val_accuracy 0.3000 beats v3's 0.25"),
-    (champion(), ("4", 0.20, "abc"), "challenger", "val_accuracy 0.2000 does not beat v3's 0.25"),
-    (champion(), ("4", 0.25, "abc"), "challenger", "does not beat"),  # a tie keeps the champion
-    (champion(), ("4", 0.90, "other"), "challenger", "champion v3 was trained on other data"),
-    (champion(accuracy=None), ("4", 0.0, "abc"), "champion", "beats v3's None"),
+    ((None, {}), ("1", 0.01, "abc", 1727), "champion", "first registered model"),
+    (champion(), ("3", 0.10, "abc", 1727), "champion", "already the champion"),
+    (champion(), ("4", 0.30, "abc", 1727), "champion", "val_accuracy 0.3000 beats v3's 0.25"),
+    (champion(), ("4", 0.20, "abc", 1727), "challenger", "val_accuracy 0.2000 does not beat v3's 0.25"),
+    (champion(), ("4", 0.25, "abc", 1727), "challenger", "does not beat"),  # a tie keeps the champion
+    (champion(), ("4", 0.90, "other", 1727), "challenger", "champion v3 was trained on other data"),
+    (champion(accuracy=None), ("4", 0.0, "abc", 1727), "champion", "beats v3's None"),
+    # scored on other targets (before the common ones: no tag), whatever the accuracies say
+    (champion(targets="1754"), ("4", 0.90, "abc", 1727), "challenger", "was scored on other targets"),
+    (champion(targets=None), ("4", 0.90, "abc", 1727), "challenger", "was scored on other targets"),
 ])
 def test_promotion_decision(current, new, alias, reason):
     version, tags = current

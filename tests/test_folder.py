@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 
 from flows.sweep.params import validate
+from lstm.data.folder import share
 from lstm.data.tokens import midi_tokens
 
 MIDI = Path(__file__).parent / "midi"
@@ -113,6 +114,45 @@ def test_adding_files_moves_no_file_and_the_seed_does(folder, embedded_dir, tmp_
     assert reseeded["split"]["seed"] == 1
     assert splits_of(reseeded) != new and set(splits_of(reseeded)) == set(new)
     assert all(s == expected_split(rel, seed=1) for rel, s in splits_of(reseeded).items())
+
+
+def names_cut_into(split: str, n: int, prefix: str) -> list[str]:
+    """The first n names `PREFIX-i.mid` whose own hash cuts them into `split`."""
+    return [rel for rel in (f"{prefix}-{i:03d}.mid" for i in range(1000)) if expected_split(rel) == split][:n]
+
+
+def test_a_small_folder_gets_a_validation_and_a_test_file(embedded_dir, tmp_path):
+    """The report's case: ten real performances whose hashes all fall in train's share. The files nearest the
+    empty shares are lent to them; files added later move no other file, and a lent one goes home."""
+    root, chorales = tmp_path / "ten", sorted(embedded_dir.glob("*/*.midi"))
+    root.mkdir()
+    ten = names_cut_into("train", 10, "take")
+    for rel, src in zip(ten, chorales):
+        shutil.copyfile(src, root / rel)
+    proc, manifest = prepare_folder(root, tmp_path / "a", tmp_path / "cache")
+    got = splits_of(manifest)
+    lent = {rel: split for rel, split in got.items() if split != "train"}
+    assert sorted(lent.values()) == ["test", "validation"] and manifest["split"]["lent"] == lent
+    u = {rel: share(rel) for rel in ten}  # all below 0.8: the nearest to validation's and then test's share
+    assert set(lent) == set(sorted(ten, key=u.get)[-2:])
+    assert all(manifest["splits"][s]["targets"] > 0 for s in ("validation", "test"))
+    assert f"validation was empty: it took {next(r for r, s in lent.items() if s == 'validation')}" in proc.stdout
+
+    added = names_cut_into("validation", 1, "more") + names_cut_into("test", 1, "more")
+    for rel, src in zip(added, chorales[10:]):
+        shutil.copyfile(src, root / rel)
+    _, after = prepare_folder(root, tmp_path / "b", tmp_path / "cache")
+    new = splits_of(after)
+    assert {rel: new[rel] for rel in ten} == dict.fromkeys(ten, "train")  # the lent files went home
+    assert [new[rel] for rel in added] == ["validation", "test"] and after["split"]["lent"] == {}
+
+
+def test_a_folder_of_fewer_than_three_files_fails_in_one_line(tmp_path):
+    for name in ("a.mid", "b.mid"):
+        shutil.copyfile(MIDI / "train_a.midi", tmp_path / name)
+    proc = run_lstm("prepare", "--data-dir", str(tmp_path), "--out", str(tmp_path / "out"),
+                    "--cache-dir", str(tmp_path / "cache"))
+    assert "has 2 MIDI files: a plain folder needs at least 3" in assert_one_line_error(proc, "prepare")
 
 
 def test_part_first_with_notes_reads_the_empty_first_part_file(folder, tmp_path):

@@ -181,7 +181,10 @@ def test_window_counts_in_manifest(tmp_path):
     assert manifest.splits["train"].windows == (41 - 16) + 0 + 0
     assert manifest.splits["test"].windows == 50 - 16
     assert manifest.splits["validation"] == SplitSummary(files=0, tokens=0, unknown_rate=0.0, windows=0,
-                                                         file_names=[])
+                                                         file_names=[], targets=0, files_without_targets=0)
+    # the common targets need 100 tokens before them: these files are all shorter, and said to be
+    assert (manifest.splits["train"].targets, manifest.splits["train"].files_without_targets) == (0, 3)
+    assert (manifest.splits["test"].targets, manifest.splits["test"].files_without_targets) == (0, 1)
 
 
 def test_cache_hit_on_second_run(tmp_path):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import math
 import re
+import shutil
 from collections import Counter, defaultdict
 from dataclasses import asdict, replace
 
@@ -12,10 +13,11 @@ import numpy as np
 import pytest
 import torch
 
-from lstm.baselines import BASELINES, data_baselines, fit
+from lstm.baselines import BASELINES, data_baselines, fit, positions
 from lstm.checkpoint import load_model
+from lstm.data.targets import CONTEXT
 from lstm.data.windows import load_split, load_vocab
-from lstm.evaluate import TRAIN_EVAL_WINDOWS, evaluate_split
+from lstm.evaluate import TRAIN_EVAL_TARGETS, evaluate_split
 from lstm.models import EmbedLSTM, NextToken, build_model
 from lstm.train import TrainConfig, train
 
@@ -68,9 +70,9 @@ def test_tiny_run_lowers_the_loss(tiny_run):
 def test_tiny_run_beats_the_most_frequent_token_on_train(tiny_run, prepared):
     metrics = json.loads((tiny_run / "metrics.json").read_text())
     tokens, offsets = np.load(prepared / "train_tokens.npy"), np.load(prepared / "train_offsets.npy")
-    targets = load_split(prepared, "train", 32).targets().numpy()
-    # every train window was scored, or an evenly spaced TRAIN_EVAL_WINDOWS of them
-    assert metrics["train_accuracy_windows"] == min(len(targets), TRAIN_EVAL_WINDOWS)
+    targets = tokens[positions(offsets) >= CONTEXT]
+    # every train target was scored, or an evenly spaced TRAIN_EVAL_TARGETS of them
+    assert metrics["train_accuracy_targets"] == min(len(targets), TRAIN_EVAL_TARGETS)
     most_frequent = fit(tokens, offsets).fallback
     assert most_frequent == np.bincount(tokens).argmax()
     baseline = float((targets == most_frequent).mean())
@@ -93,12 +95,13 @@ def test_metrics_json(tiny_run, prepared):
     assert m["baselines"]["trigram"] >= m["baselines"]["most_frequent"]
     manifest = json.loads((prepared / "manifest.json").read_text())
     assert m["vocab_size"] == manifest["vocab_size"] and m["data_hash"] == manifest["input_hash"]
-    assert m["test_windows"] == manifest["splits"]["test"]["windows"] and m["seq_len"] == 32
+    assert m["test_targets"] == manifest["splits"]["test"]["targets"] and m["seq_len"] == 32
+    assert m["val_targets"] == manifest["splits"]["validation"]["targets"]
     assert set(m["phase_seconds"]) == {"data_load", "training", "evaluation"}
     assert all(v > 0 for v in m["phase_seconds"].values())
 
     e = m["error_analysis"]
-    assert e["targets"] == m["test_windows"]
+    assert e["targets"] == m["test_targets"]
     assert sum(e["predicted"]) == sum(e["true"]) == e["targets"]
     assert e["predicted_share_G"] == pytest.approx(e["predicted"][e["classes"].index("G")] / e["targets"])
     assert e["predicted_share_D"] == pytest.approx(e["predicted"][e["classes"].index("D")] / e["targets"])
@@ -129,7 +132,7 @@ def test_tiny_run_checkpoint_and_model_load_with_weights_only(tiny_run, prepared
     # The loaded model reproduces the reported validation accuracy...
     val = evaluate_split(model, load_split(prepared, "validation", 32))
     reported = json.loads((tiny_run / "metrics.json").read_text())["val_accuracy"]
-    assert val["accuracy"] == pytest.approx(reported, abs=1.5 / val["windows"])  # one near-tie may flip
+    assert val["accuracy"] == pytest.approx(reported, abs=1.5 / val["targets"])  # one near-tie may flip
     # ...and predicts after sequences of other lengths than the 32 it was trained on.
     tokens = torch.from_numpy(np.load(prepared / "validation_tokens.npy")).long()
     for length in (7, 150):
@@ -230,6 +233,17 @@ def test_seq_len_longer_than_every_file(prepared, tmp_path):
         train(prepared, tmp_path, replace(TINY, seq_len=100_000), device="cpu")
 
 
+def test_validation_without_a_target_is_refused(prepared, tmp_path):
+    """A validation split whose files all have 100 tokens or fewer: nothing to measure the epochs on."""
+    data = tmp_path / "data"
+    shutil.copytree(prepared, data)
+    tokens = np.load(data / "validation_tokens.npy")
+    np.save(data / "validation_tokens.npy", tokens[:CONTEXT])  # one real file, cut to CONTEXT tokens
+    np.save(data / "validation_offsets.npy", np.array([0, CONTEXT]))
+    with pytest.raises(ValueError, match="no validation target: no validation file has more than 100 tokens"):
+        train(data, tmp_path / "run", TINY, device="cpu")
+
+
 def test_checkpoint_writer_saves_a_snapshot_in_the_background(tmp_path):
     from lstm.checkpoint import CheckpointWriter
 
@@ -317,11 +331,11 @@ def test_the_kept_model_is_the_best_epoch(peaked, prepared):
     assert_same_weights(saved_state(run), ckpt["best"]["model"])  # model.pt: the best epoch, not the last
     assert not torch.equal(saved_state(run)["embed.weight"], ckpt["model"]["embed.weight"])
     # every figure of metrics.json is the kept model's: validation as that model scored at the best epoch
-    assert m["val_accuracy"] == pytest.approx(real[BEST]["accuracy"], abs=1.5 / real[BEST]["windows"])
+    assert m["val_accuracy"] == pytest.approx(real[BEST]["accuracy"], abs=1.5 / real[BEST]["targets"])
     assert m["val_loss"] == pytest.approx(history[BEST - 1]["val_loss"])
     model, _ = load_model(run)
     test = evaluate_split(model, load_split(prepared, "test", PEAKED.seq_len))
-    assert m["test_accuracy"] == pytest.approx(test["accuracy"], abs=1.5 / test["windows"])
+    assert m["test_accuracy"] == pytest.approx(test["accuracy"], abs=1.5 / test["targets"])
 
 
 def test_the_kept_epoch_is_the_best_of_the_real_trajectory(prepared, tmp_path):
@@ -382,9 +396,9 @@ def arrays(prepared, split):
 def test_baselines_read_from_the_manifest_equal_recomputed_ones(tiny_run, prepared):
     manifest = json.loads((prepared / "manifest.json").read_text())
     stored = manifest["baselines"]
-    assert stored["seq_len"] == manifest["seq_len"] == 32
+    assert stored["context"] == CONTEXT
     for split in ("validation", "test"):
-        assert stored[split] == reference_baselines(prepared, split, 32)
+        assert stored[split] == reference_baselines(prepared, split)
         assert stored[split]["bigram"] > stored[split]["most_frequent"] > 0
     m = json.loads((tiny_run / "metrics.json").read_text())
     assert m["baselines"] == stored["test"] and m["val_baselines"] == stored["validation"]
@@ -411,14 +425,14 @@ class PlainNGram:
         return 0
 
 
-def reference_baselines(prepared, split, seq_len):
-    """The baselines scored the plain way: fitted on train, every target of seq_len predicted in turn."""
+def reference_baselines(prepared, split):
+    """The baselines scored the plain way: fitted on train, every target (position >= CONTEXT) predicted in turn."""
     models = {name: PlainNGram(order, *arrays(prepared, "train")) for order, name in enumerate(BASELINES, 1)}
     tokens, offsets = arrays(prepared, split)
     right, n = dict.fromkeys(models, 0), 0
     for a, b in zip(offsets[:-1], offsets[1:]):
         seq = tokens[a:b].tolist()
-        for i in range(seq_len, len(seq)):
+        for i in range(CONTEXT, len(seq)):
             n += 1
             for name, model in models.items():
                 right[name] += model.predict(seq[i - 2:i]) == seq[i]
@@ -437,14 +451,12 @@ def test_the_baselines_predict_as_the_plain_way_does(prepared):
     assert predicted.tolist() == [[5, 5, 5], [5, 1, 1], [5, 3, 3], [5, 4, 4], [5, 5, 5]]  # 9: never in train
 
 
-def test_a_run_of_another_seq_len_reads_its_baselines_from_the_kept_hits(straight, prepared, monkeypatch):
-    _, m = straight  # TINY: seq_len 16, the data was prepared for 32: more targets, other figures
+def test_a_run_of_another_seq_len_has_the_same_baselines_read_from_the_kept_hits(straight, prepared, monkeypatch):
+    _, m = straight  # TINY: seq_len 16, the data was prepared for 32: the same targets, the same figures
     assert m["seq_len"] == 16
-    assert m["baselines"] == reference_baselines(prepared, "test", 16)
-    assert m["val_baselines"] == reference_baselines(prepared, "validation", 16)
-    stored = json.loads((prepared / "manifest.json").read_text())["baselines"]["test"]
-    assert m["baselines"] != stored
-    # Nothing is fitted again for another seq_len: the hits prepare kept answer alone.
+    stored = json.loads((prepared / "manifest.json").read_text())["baselines"]
+    assert m["baselines"] == stored["test"] == reference_baselines(prepared, "test")
+    assert m["val_baselines"] == stored["validation"]
+    # A manifest without them (prepared before the common targets): the hits prepare kept answer alone.
     monkeypatch.setattr("lstm.baselines.fit", lambda *a: pytest.fail("baselines fitted again"))
-    for seq_len in (2, 16, 50):
-        assert data_baselines(prepared, {}, seq_len)["test"] == reference_baselines(prepared, "test", seq_len)
+    assert data_baselines(prepared, None)["test"] == stored["test"]

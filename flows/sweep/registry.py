@@ -5,9 +5,10 @@ MAESTRO directory, `chorales-lstm` for the embedded chorales, `<folder>-lstm` fo
 the sweep's `model_name`. So a demo on the chorales never holds MAESTRO's champion alias.
 
 `champion` moves to the new version only if its validation accuracy beats the current champion's
-on the same data (same manifest hash); otherwise the new version is the `challenger`. Accuracies
-on different data are not comparable, so a version trained on other data never displaces the
-champion by itself.
+on the same data (same manifest hash) and the same targets (lstm/data/targets.py: the same for every
+seq_len, so models of any seq_len compete); otherwise the new version is the `challenger`. Accuracies
+on different data or targets are not comparable, so such a version never displaces the champion by
+itself (a champion registered before the common targets has no VAL_TARGETS tag: move it by hand).
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ from ..names import (
     PROMOTION,
     TEST_ACCURACY,
     VAL_ACCURACY,
+    VAL_TARGETS,
     VERSION_STUDY,
     VERSION_TRIAL,
 )
@@ -63,31 +65,37 @@ def promote(run_id: str, name: str, study: str, trial_number: int, val_accuracy:
     c = client()
     mlflow.set_tracking_uri(c.tracking_uri)
     existing = [v for v in c.search_model_versions(f"name = '{name}'") if v.tags.get(MLFLOW_RUN_ID) == run_id]
+    measured = c.get_run(run_id).data.metrics.get(VAL_TARGETS)  # logged with the trial's final metrics
+    val_targets = int(measured) if measured is not None else None
     if existing:
         version = existing[0]
     else:
         tags = {VERSION_STUDY: study, VERSION_TRIAL: str(trial_number), VAL_ACCURACY: f"{val_accuracy:.6f}",
                 TEST_ACCURACY: f"{test_accuracy if test_accuracy is not None else float('nan'):.6f}",
-                DATA_HASH: data_hash, MLFLOW_RUN_ID: run_id}
+                DATA_HASH: data_hash, MLFLOW_RUN_ID: run_id,
+                **({VAL_TARGETS: str(val_targets)} if val_targets is not None else {})}
         version = mlflow.register_model(registrable_model(run_id), name, tags=tags)
     champion = _alias(c, name, CHAMPION)
     alias, reason = decide_alias(champion.version if champion else None, champion.tags if champion else {},
-                                 version.version, val_accuracy, data_hash)
+                                 version.version, val_accuracy, data_hash, val_targets)
     c.set_registered_model_alias(name, alias, version.version)
     c.set_model_version_tag(name, version.version, PROMOTION, reason)
     return Promotion(name, int(version.version), alias, reason)
 
 
 def decide_alias(champion_version: str | None, champion_tags: dict, version: str, val_accuracy: float,
-                 data_hash: str) -> tuple[str, str]:
+                 data_hash: str, val_targets: int | None) -> tuple[str, str]:
     """The new version's alias (`champion` or `challenger`) and why, from the current champion (None:
-    there is none) and its tags (VAL_ACCURACY, DATA_HASH). A tie keeps the champion."""
+    there is none) and its tags (VAL_ACCURACY, VAL_TARGETS, DATA_HASH). A tie keeps the champion."""
     if champion_version is None:
         return CHAMPION, "first registered model"
     if str(champion_version) == str(version):
         return CHAMPION, "already the champion"
     if champion_tags.get(DATA_HASH) != data_hash:
         return CHALLENGER, f"champion v{champion_version} was trained on other data"
+    if champion_tags.get(VAL_TARGETS) != str(val_targets):
+        return CHALLENGER, (f"champion v{champion_version} was scored on other targets "
+                            f"({champion_tags.get(VAL_TARGETS)} validation targets, this one {val_targets})")
     theirs = champion_tags.get(VAL_ACCURACY)  # a champion without one is beaten by any accuracy
     if val_accuracy > float(champion_tags.get(VAL_ACCURACY, "-1")):
         return CHAMPION, f"val_accuracy {val_accuracy:.4f} beats v{champion_version}'s {theirs}"

@@ -2,7 +2,7 @@
 
 `python -m lstm.bench.compare --data PREPARED --windows 2048 --epochs 6 --targets 1500 [--set lr=0.001 ...]`
 trains TrainConfig (defaults plus --set overrides) for `epochs` epochs of `windows` windows, scores
-validation on `targets` evenly spaced windows after each epoch, and the test split's as many windows
+validation on `targets` evenly spaced targets (the yardstick's) after each epoch, and the test split's as many
 with the best and with the last epoch's weights, next to the n-gram baselines on exactly those targets.
 `lstm train` does the same on every window; this is for comparing configurations in minutes.
 """
@@ -16,7 +16,7 @@ import time
 import numpy as np
 import torch
 
-from lstm.baselines import fit
+from lstm.baselines import BASELINES, NGrams, fit, hits
 from lstm.data.windows import Split, load_split, load_vocab
 from lstm.evaluate import evaluate_split
 from lstm.models import build_model
@@ -24,16 +24,15 @@ from lstm.precision import make_scaler
 from lstm.train import TrainConfig, make_optimizer, train_epoch
 
 
-def evenly(split: Split, n: int) -> Split:
-    starts = split.starts[torch.linspace(0, len(split) - 1, min(n, len(split))).long()]
-    return Split(split.tokens, starts, split.seq_len)
+def evenly(split: Split, n: int) -> torch.Tensor:
+    """The token indices of n evenly spaced targets: the ones evaluate_split(max_targets=n) scores."""
+    scored = split.scored()
+    return scored.at(scored.ranks(n))[0]
 
 
-def baselines_on(models: dict, split: Split) -> dict:
-    tokens, n = split.tokens.numpy(), split.seq_len
-    starts = split.starts.tolist()
-    return {name: float(np.mean([m.predict(tokens[s + n - 2:s + n].tolist()) == tokens[s + n] for s in starts]))
-            for name, m in models.items()}
+def baselines_on(models: NGrams, split: Split, n: int) -> dict:
+    rows = hits(models, split.tokens.numpy(), split.offsets.numpy())[evenly(split, n).numpy()]
+    return {name: float(rows[:, j].mean()) for j, name in enumerate(BASELINES)}
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -41,16 +40,17 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--data", required=True)
     ap.add_argument("--windows", type=int, default=2048, help="training windows an epoch")
     ap.add_argument("--epochs", type=int, default=6)
-    ap.add_argument("--targets", type=int, default=1500, help="validation and test windows scored")
+    ap.add_argument("--targets", type=int, default=1500, help="validation and test targets scored")
     ap.add_argument("--set", nargs="*", default=[], help="TrainConfig overrides, KEY=JSON (lr=0.001)")
     args = ap.parse_args(argv)
     torch.set_num_threads(1)  # two processes on two shared cores run faster than one fighting itself
     over = {k: json.loads(v) for k, v in (s.split("=", 1) for s in args.set)}
     cfg = TrainConfig(**{"epochs": args.epochs, "windows_per_epoch": args.windows, **over})
     train_split = load_split(args.data, "train", cfg.seq_len)
-    val, test = (evenly(load_split(args.data, s, cfg.seq_len), args.targets) for s in ("validation", "test"))
+    val, test = (load_split(args.data, s, cfg.seq_len) for s in ("validation", "test"))
     models = fit(np.load(f"{args.data}/train_tokens.npy"), np.load(f"{args.data}/train_offsets.npy"))
-    print(f"baselines  val {baselines_on(models, val)}  test {baselines_on(models, test)}", flush=True)
+    n = args.targets
+    print(f"baselines  val {baselines_on(models, val, n)}  test {baselines_on(models, test, n)}", flush=True)
 
     torch.manual_seed(cfg.seed)
     model = build_model(cfg.model_config, len(load_vocab(args.data)))
@@ -59,13 +59,13 @@ def main(argv: list[str] | None = None) -> None:
     for epoch in range(1, cfg.epochs + 1):
         t0 = time.perf_counter()
         loss = train_epoch(model, opt, scaler, train_split, cfg, epoch, cfg.windows_per_epoch)
-        last_val = evaluate_split(model, val, 256)["accuracy"]
+        last_val = evaluate_split(model, val, 256, max_targets=n)["accuracy"]
         if last_val > best[1]:
             best, best_state = (epoch, last_val), {k: v.clone() for k, v in model.state_dict().items()}
         print(f"epoch {epoch}: train_loss {loss:.3f} val {last_val:.2%} ({time.perf_counter() - t0:.0f}s)", flush=True)
-    last_test = evaluate_split(model, test, 256)["accuracy"]
+    last_test = evaluate_split(model, test, 256, max_targets=n)["accuracy"]
     model.load_state_dict(best_state)
-    best_test = evaluate_split(model, test, 256)["accuracy"]
+    best_test = evaluate_split(model, test, 256, max_targets=n)["accuracy"]
     print(f"best epoch {best[0]}: val {best[1]:.2%} test {best_test:.2%}   "
           f"last epoch: val {last_val:.2%} test {last_test:.2%}")
 

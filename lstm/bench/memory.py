@@ -106,7 +106,8 @@ def _child(path: str, data: Path, device: str, seq_len: int, hidden: int, layers
         warm = seed_step(model, opt, fake_batches, dev)
     else:
         opt = ours_optimizer(model)
-        warm = ours_step(model, opt, Split(fake, torch.arange(batch_size, device=dev), seq_len), batch_size)
+        warm = ours_step(model, opt, Split(fake, torch.arange(batch_size, device=dev), seq_len,
+                                                torch.tensor([0, len(fake)], device=dev)), batch_size)
     for _ in range(WARMUP_STEPS):
         warm()
     sync(dev)

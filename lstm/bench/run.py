@@ -68,23 +68,27 @@ def add_parser(sub) -> None:
                                    "bytes a token (a fresh process a path). Prints a table; --json writes it all.")
     p.add_argument("--data", type=Path, help="a directory written by `lstm prepare` (default: the embedded "
                                              "dataset, prepared into a temporary directory)")
-    p.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto")
-    p.add_argument("--json", type=Path, dest="json_out", metavar="FILE", help="also write the figures as JSON")
-    p.add_argument("--quick", action="store_true", help="small sizes: the whole bench in well under a minute")
+    p.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto",
+                   help="auto: cuda when there is one (default %(default)s)")
+    p.add_argument("--json", type=Path, dest="json_out", metavar="FILE",
+                   help="also write the figures as JSON (default: the table only)")
+    p.add_argument("--quick", action="store_true",
+                   help="small sizes: the whole bench in well under a minute (default: off)")
     p.add_argument("--hidden-size", type=int,
                    help=f"LSTM units of each layer, both models (default {SEED.hidden_size}; quick 64)")
     p.add_argument("--num-layers", type=int, default=SEED.num_layers,
-                   help=f"LSTM layers of ours (the seed's has {SEED.num_layers})")
-    p.add_argument("--seq-len", type=int, default=100)
+                   help=f"LSTM layers of ours (the seed's has {SEED.num_layers}; default %(default)s)")
+    p.add_argument("--seq-len", type=int, default=100, help="window length (default %(default)s)")
     p.add_argument("--batch-size", type=int, help="our windows a step (default 1024 on CUDA, 256 on CPU)")
     p.add_argument("--seed-batch-size", type=int, help="the seed-style loop's windows a step (default 64)")
     p.add_argument("--steps", type=int, help="timed optimizer steps of each loop (default 50 CUDA, 3 CPU)")
     p.add_argument("--warmup-steps", type=int, help="untimed steps first (default 10 CUDA, 1 CPU)")
-    p.add_argument("--eval-windows", type=int, help="train windows evaluated (0: all; default 256 CPU, 65,536 CUDA)")
+    p.add_argument("--eval-windows", type=int, help="train targets evaluated (0: all; default 256 CPU, 65,536 CUDA)")
     p.add_argument("--prep-files", type=int, help="MIDI files preprocessed (0: all; default 50)")
     p.add_argument("--memory-tokens", type=int, help="train tokens of the memory children (default 1,000,000)")
     p.add_argument("--workers", type=int, help="processes of `lstm prepare` (default: all cores)")
-    p.add_argument("--profile", action="store_true", help="also profile our training step (torch.profiler)")
+    p.add_argument("--profile", action="store_true",
+                   help="also profile our training step (torch.profiler; default: off)")
 
 
 def cpu_model() -> str:

@@ -110,17 +110,16 @@ def bench_training(data: Path, cfg, device: torch.device) -> tuple[dict, dict]:
 
 
 def bench_evaluation(data: Path, models: dict, cfg, device: torch.device) -> dict:
-    """evaluate_split (inference_mode; one target a window: the token after it) on evenly spaced windows of
-    the train split: the largest, so that the timed work is not a single small batch."""
+    """evaluate_split (inference_mode; one window a target) on evenly spaced targets of the train split: the largest, so that the timed work is not a single small batch."""
     split, name = load_split(data, "train", cfg.seq_len, device), "train"
     out = {}
     for key, model in models.items():
-        evaluate_split(model, split, cfg.eval_batch_size, max_windows=min(cfg.eval_batch_size, 64))  # warm-up
+        evaluate_split(model, split, cfg.eval_batch_size, max_targets=min(cfg.eval_batch_size, 64))  # warm-up
         sync(device)
         t0 = time.perf_counter()
-        r = evaluate_split(model, split, cfg.eval_batch_size, max_windows=cfg.eval_windows)
+        r = evaluate_split(model, split, cfg.eval_batch_size, max_targets=cfg.eval_windows)
         sync(device)
-        out[key] = _figures(r["windows"], 1, time.perf_counter() - t0, batch_size=cfg.eval_batch_size, split=name)
+        out[key] = _figures(r["targets"], 1, time.perf_counter() - t0, batch_size=cfg.eval_batch_size, split=name)
     return out
 
 

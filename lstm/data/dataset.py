@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .folder import DEFAULT_RATIOS, DEFAULT_SEED, check_ratios, midi_files, read_folder
+from .folder import DEFAULT_RATIOS, DEFAULT_SEED, check_ratios, midi_files, read_folder, split_of
 from .maestro import CSV_GLOB, DatasetError, Piece, find_csv, read_pieces
 
 
@@ -21,8 +21,10 @@ class Dataset:
         if self.layout == "maestro":
             return f"split: {self.split['csv']}, as published"
         ratios = "/".join(f"{r * 100:g}" for r in self.split["ratios"])
+        lent = "".join(f"; {split} was empty: it took {rel}, the file nearest its share"
+                       for rel, split in self.split.get("lent", {}).items())
         return (f"split: a plain folder of {len(self.pieces)} MIDI files, {ratios} train/validation/test "
-                f"by a hash of each file's relative path (seed {self.split['seed']})")
+                f"by a hash of each file's relative path (seed {self.split['seed']}){lent}")
 
 
 def layout(data_dir: Path) -> str:
@@ -48,6 +50,9 @@ def read_dataset(data_dir: str | Path, max_duration: float | None = None,
     if max_duration is not None:
         raise DatasetError(f"max_duration filters by the durations of the MAESTRO CSV; {data_dir} is a plain "
                            f"folder without one")
-    return Dataset("folder", read_folder(data_dir, ratios, seed),
-                   {"layout": "folder", "ratios": list(ratios), "seed": seed,
-                    "rule": "sha256('SEED:relative/path') as a number in [0, 1), cut at the ratios"})
+    pieces = read_folder(data_dir, ratios, seed)
+    lent = {p.midi_filename: p.split for p in pieces if p.split != split_of(p.midi_filename, ratios, seed)}
+    return Dataset("folder", pieces,
+                   {"layout": "folder", "ratios": list(ratios), "seed": seed, "lent": lent,
+                    "rule": "sha256('SEED:relative/path') as a number in [0, 1), cut at the ratios; an empty "
+                            "split takes the file nearest its share"})

@@ -16,8 +16,11 @@ class SplitSummary:
     files: int
     tokens: int
     unknown_rate: float  # share of tokens never seen in train (id 0, the unknown token)
-    windows: int  # targets with at least `seq_len` tokens before them in their file
+    windows: int  # training windows of `seq_len` tokens: tokens with at least `seq_len` tokens before them
     file_names: list[str]
+    # What every model is scored on (lstm/data/targets.py); None: prepared before these were counted.
+    targets: int | None = None  # tokens with at least CONTEXT tokens before them in their file
+    files_without_targets: int | None = None  # files of CONTEXT tokens or fewer
 
 
 @dataclass
@@ -26,7 +29,7 @@ class Manifest:
     music21_version: str
     input_hash: str  # the data's identity: which file went to which split, and its content
     data_dir: str
-    seq_len: int  # the length the `windows` counts and the stored baselines are for
+    seq_len: int  # the length the `windows` counts are for
     max_duration: float | None
     split: dict  # how the files were split, with a `description` for people
     part: str
@@ -38,7 +41,7 @@ class Manifest:
     cache_hits: int
     readers: dict[str, int]  # files read by each reader (fast, music21)
     fast_declined: dict[str, int]  # why the fast reader handed files to music21
-    baselines: dict = field(default_factory=dict)  # lstm.baselines.data_baselines at `seq_len`
+    baselines: dict = field(default_factory=dict)  # lstm.baselines.data_baselines, on the targets
 
     @classmethod
     def from_dict(cls, d: dict) -> Manifest:

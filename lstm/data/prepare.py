@@ -25,6 +25,7 @@ from .folder import DEFAULT_RATIOS, DEFAULT_SEED
 from .maestro import SPLITS, DatasetError
 from .manifest import Manifest, SplitSummary
 from .parallel import map_unordered
+from .targets import files_without_targets, target_counts
 from .tokens import TOKENIZER_VERSION, TokenizeError, read_midi
 from .vocab import UNKNOWN, UNKNOWN_ID
 
@@ -122,6 +123,8 @@ def prepare(data_dir: str | Path, out: str | Path, cache_dir: str | Path, worker
             unknown_rate=float((arr == UNKNOWN_ID).mean()) if arr.size else 0.0,
             windows=int(np.clip(lengths - seq_len, 0, None).sum()),
             file_names=[r.file for r in rows],
+            targets=int(target_counts(offsets).sum()),
+            files_without_targets=files_without_targets(offsets),
         )
     manifest = Manifest(
         tokenizer_version=TOKENIZER_VERSION,
@@ -142,9 +145,9 @@ def prepare(data_dir: str | Path, out: str | Path, cache_dir: str | Path, worker
         fast_declined=dict(Counter(r.declined for r in good if r.declined).most_common()),
     )
     # Data-only work, done once here rather than by every trial: the baselines' hits, and their accuracies
-    # on this seq_len's targets.
+    # on the targets (the same for every seq_len).
     write_hits(out)
-    manifest.baselines = data_baselines(out, None, seq_len)
+    manifest.baselines = data_baselines(out, None)
     (out / "vocab.json").write_text(json.dumps(vocab))
     manifest.write(out)
     return manifest

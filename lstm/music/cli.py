@@ -23,7 +23,11 @@ def resolve_model(spec: str, tmpdir: str | Path) -> Path:
             fetch = sources[scheme].load()
         except ImportError as exc:
             raise ValueError(f"{scheme}:/ URIs need the flows extra (pip install 'maestro-lstm[flows]'): {exc}") from None
-        return Path(fetch(spec, str(tmpdir)))
+        try:
+            return Path(fetch(spec, str(tmpdir)))
+        except Exception as exc:  # the source's client's own errors (MLflow's), which lstm cannot name
+            first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+            raise ValueError(f"cannot fetch {spec}: {first}") from None
     path = Path(spec)
     if not (path / "model.pt" if path.is_dir() else path).is_file():
         raise FileNotFoundError(f"no model at {spec} (expected RUN_DIR/model.pt, a model.pt or models:/NAME@ALIAS)")
@@ -44,13 +48,15 @@ def add_generate(sub) -> None:
     p.add_argument("--model", required=True, metavar="RUN_DIR|model.pt|models:/NAME@ALIAS",
                    help="a run directory, a model.pt, or a registered model URI (needs the flows extra)")
     p.add_argument("--out", type=Path, required=True, metavar="MIDI", help="the MIDI file to write (e.g. piece.mid)")
-    p.add_argument("--data", type=Path, metavar="PREPARED_DIR", help="a directory written by `lstm prepare`: prompt from its test split")
-    p.add_argument("--prompt", type=Path, metavar="MIDI", help="a MIDI file whose start is the prompt (and gives the rhythm)")
+    p.add_argument("--data", type=Path, metavar="PREPARED_DIR", help="a directory written by `lstm prepare`: prompt from its test split (default: none; "
+                        "this or --prompt)")
+    p.add_argument("--prompt", type=Path, metavar="MIDI", help="a MIDI file whose start is the prompt (and gives the rhythm; default: none)")
     p.add_argument("--length", type=int, default=500, metavar="N", help="notes/chords (tokens) to generate (default 500)")
-    p.add_argument("--temperature", type=float, default=1.0, metavar="T", help="softmax temperature; 0: argmax (default 1)")
-    p.add_argument("--top-k", type=int, default=None, metavar="K", help="sample among the K most likely tokens")
+    p.add_argument("--temperature", type=float, default=1.0, metavar="T", help="softmax temperature; 0: argmax (default %(default)s)")
+    p.add_argument("--top-k", type=int, default=None, metavar="K", help="sample among the K most likely tokens (default: all)")
     p.add_argument("--seed", type=int, default=None, metavar="S", help="random seed: fixes the piece (default: a fresh one, printed)")
-    p.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto")
+    p.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto",
+                   help="auto: cuda when there is one (default %(default)s)")
     p.add_argument("--audio", choices=[*FORMATS, "none"], default=DEFAULT_FORMAT,
                    help=f"audio written beside the MIDI: ogg (Vorbis, 24 kHz, small), flac, wav or none "
                         f"(default {DEFAULT_FORMAT})")
