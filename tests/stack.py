@@ -29,7 +29,8 @@ def free_port() -> int:
 
 @contextmanager
 def running_stack(state: Path, workers: int = 1, mlflow_backend: str = ""):
-    stack = Stack(state, prefect_port=free_port(), mlflow_port=free_port(), mlflow_backend=mlflow_backend)
+    stack = Stack(state, prefect_port=free_port(), mlflow_port=free_port(), dashboard_port=free_port(),
+                  mlflow_backend=mlflow_backend)
     # The embedded MIDI files are built once per machine; everything else is this stack's own.
     try:
         stack.up(workers)

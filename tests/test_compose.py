@@ -26,7 +26,7 @@ COMPOSE = DOCKER / "compose.yaml"
 COMPOSE_GPU = DOCKER / "compose.gpu.yaml"
 ENV_EXAMPLE = DOCKER / ".env.example"
 TRIAL_WORKERS = ("worker-gpu", "worker-gpu-1")
-SERVICES = {"postgres", "prefect-server", "mlflow", "worker-cpu", *TRIAL_WORKERS, "deploy"}
+SERVICES = {"postgres", "prefect-server", "mlflow", "optuna-dashboard", "worker-cpu", *TRIAL_WORKERS, "deploy"}
 STACK_VARS = {"STACK_PREFECT_API_URL", "STACK_MLFLOW_URI", "STACK_POSTGRES", "GPU_0", "GPU_1", "WORKER_NAME"}
 SECRET_KEY = re.compile(r"PASSWORD|SECRET|TOKEN", re.I)
 
@@ -225,3 +225,22 @@ def test_light_servers(rendered):
     mlflow = rendered["services"]["mlflow"]
     assert mlflow["environment"]["MLFLOW_SERVER_ENABLE_JOB_EXECUTION"] == "false"
     assert _flag(mlflow["command"], "--workers") == "1"
+
+
+def test_trials_per_gpu_is_each_trial_workers_limit(compose_cmd):
+    out = _config(compose_cmd, TRIALS_PER_GPU="2")
+    assert out.returncode == 0, out.stderr
+    services = yaml.safe_load(out.stdout)["services"]
+    assert [_flag(services[name]["command"], "--limit") for name in TRIAL_WORKERS] == ["2", "2"]
+    assert "--limit" not in services["worker-cpu"]["command"]
+
+
+def test_dashboard_serves_the_study_storage_on_loopback_only(compose_cmd):
+    """optuna-dashboard has no authentication: loopback even where BIND_ADDRESS opens the servers."""
+    out = _config(compose_cmd, BIND_ADDRESS="10.11.12.13")
+    assert out.returncode == 0, out.stderr
+    services = yaml.safe_load(out.stdout)["services"]
+    dashboard = services["optuna-dashboard"]
+    assert dashboard["command"][:3] == ["python", "-m", "flows.ops.dashboard"]
+    assert _host_ips(dashboard["ports"]) == ["127.0.0.1"]
+    assert dashboard["environment"][names.STORAGE_ENV] == services["worker-cpu"]["environment"][names.STORAGE_ENV]

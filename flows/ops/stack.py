@@ -1,8 +1,10 @@
-"""The local stack, for real: a Prefect server, an MLflow server and Prefect process workers.
+"""The local stack, for real: a Prefect server, an MLflow server, optuna-dashboard and Prefect process workers.
 
 One worker on the `cpu` pool runs sweeps (no limit); one worker on the `gpu` pool per visible GPU runs
-trials, each with `--limit 1` and its own CUDA_VISIBLE_DEVICES (one trial worker on the CPU where there
-is no GPU), so a GPU never trains two trials at once and `n_parallel` beyond the workers queues.
+trials, each with its own CUDA_VISIBLE_DEVICES (one trial worker on the CPU where there is no GPU) and
+`--limit TRIALS_PER_GPU` (default 1): Prefect's own concurrency limit is what packs trials onto a GPU, and
+`n_parallel` beyond the workers' limits queues. How to pick it: README, "On a machine with GPUs".
+optuna-dashboard (flows/ops/dashboard.py) serves the Optuna journal the sweeps write.
 
 `python -m flows.ops.stack up|down|status` is what `make up` / `make down` run; the test fixtures use the
 same `Stack` on free ports with state in a temporary directory. `down` stops only what `up` started,
@@ -21,7 +23,7 @@ import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..names import FLOW_RUN_HEARTBEAT_SECONDS, SWEEP_POOL, TRIAL_POOL, WORKER_ENV
+from ..names import FLOW_RUN_HEARTBEAT_SECONDS, SWEEP_POOL, TRIAL_POOL, TRIALS_PER_GPU_ENV, WORKER_ENV
 from ..settings import state_dir
 
 BIN = Path(sys.executable).parent
@@ -32,6 +34,7 @@ class Stack:
     state: Path
     prefect_port: int = 4200
     mlflow_port: int = 5000
+    dashboard_port: int = 8080
     host: str = "127.0.0.1"
     mlflow_backend: str = ""  # default: SQLite under the state directory
 
@@ -42,6 +45,10 @@ class Stack:
     @property
     def mlflow_uri(self) -> str:
         return f"http://{self.host}:{self.mlflow_port}"
+
+    @property
+    def dashboard_uri(self) -> str:
+        return f"http://{self.host}:{self.dashboard_port}"
 
     def env(self) -> dict:
         """What every process of the stack, and every client of it, needs in its environment."""
@@ -54,6 +61,7 @@ class Stack:
             "PREFECT_WORKER_QUERY_SECONDS": env.get("PREFECT_WORKER_QUERY_SECONDS", "2"),
             "PREFECT_FLOWS_HEARTBEAT_FREQUENCY": str(FLOW_RUN_HEARTBEAT_SECONDS),  # for flows/ops/deploy.py's automation
             "MLFLOW_TRACKING_URI": self.mlflow_uri,
+            "OPTUNA_DASHBOARD_URL": self.dashboard_uri,
             "MAESTRO_LSTM_HOME": str(self.state),
             "PYTHONUNBUFFERED": "1",
         })
@@ -89,14 +97,18 @@ class Stack:
                     # no job runner and job consumers (≈1.4 GB at rest) for MLflow features this project never uses
                     self.env() | {"MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"})
 
-    def start_worker(self, name: str = "worker-0", gpu: str | None = None) -> int:
-        """A trial worker: one flow run at a time, on GPU `gpu` (None: the CPU, or whatever CUDA_VISIBLE_DEVICES
-        already says). Its flow runs inherit MAESTRO_WORKER, which trials record in MLflow."""
+    def start_dashboard(self) -> None:
+        self._spawn("optuna-dashboard", [str(BIN / "python"), "-m", "flows.ops.dashboard", "--host", self.host,
+                                         "--port", str(self.dashboard_port)])
+
+    def start_worker(self, name: str = "worker-0", gpu: str | None = None, limit: int = 1) -> int:
+        """A trial worker: `limit` flow runs at a time, on GPU `gpu` (None: the CPU, or whatever
+        CUDA_VISIBLE_DEVICES already says). Its flow runs inherit MAESTRO_WORKER, which trials record in MLflow."""
         env = self.env() | {WORKER_ENV: name}
         if gpu is not None:
             env["CUDA_VISIBLE_DEVICES"] = gpu
         return self._spawn(name, [str(BIN / "prefect"), "worker", "start", "--pool", TRIAL_POOL, "--type",
-                                  "process", "--name", name, "--limit", "1"], env)
+                                  "process", "--name", name, "--limit", str(limit)], env)
 
     def start_sweep_worker(self, name: str = "sweep-worker") -> int:
         """The sweeps' worker: no limit (a sweep only launches and watches), no GPU."""
@@ -107,21 +119,24 @@ class Stack:
     def wait_ready(self, timeout: float = 120) -> None:
         wait_http(f"{self.prefect_api}/health", timeout, self.state / "logs" / "prefect-server.log")
         wait_http(f"{self.mlflow_uri}/health", timeout, self.state / "logs" / "mlflow-server.log")
+        wait_http(f"{self.dashboard_uri}/api/meta", timeout, self.state / "logs" / "optuna-dashboard.log")
 
     def create_pools(self) -> None:
         """flows/ops/deploy.py's create_pools, against this stack's server."""
         subprocess.run([str(BIN / "python"), "-c", "from flows.ops.deploy import create_pools; create_pools()"],
                        env=self.env(), check=True, capture_output=True)
 
-    def up(self, workers: int | None = None) -> None:
-        """The servers, the sweep worker and `workers` trial workers (default: one per visible GPU, at least one)."""
+    def up(self, workers: int | None = None, trials_per_gpu: int = 1) -> None:
+        """The servers, the sweep worker and `workers` trial workers (default: one per visible GPU, at least one),
+        each taking up to `trials_per_gpu` trials at once."""
         self.start_prefect()
         self.start_mlflow()
+        self.start_dashboard()
         self.wait_ready()
         self.create_pools()
         gpus = visible_gpus()
         for i in range(workers or max(len(gpus), 1)):
-            self.start_worker(f"worker-{i}", gpus[i] if i < len(gpus) else None)
+            self.start_worker(f"worker-{i}", gpus[i] if i < len(gpus) else None, trials_per_gpu)
         self.start_sweep_worker()
 
     def stop(self, name: str, sig: int = signal.SIGTERM) -> None:
@@ -170,6 +185,12 @@ def visible_gpus() -> list[str]:
     return [str(i) for i, _ in enumerate(x for x in out.stdout.splitlines() if x.startswith("GPU "))]
 
 
+def positive_int(text: str) -> int:
+    if not text.strip().isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"trials per GPU must be a whole number of at least 1, not {text!r}")
+    return int(text)
+
+
 def wait_http(url: str, timeout: float, log: Path | None = None) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -188,21 +209,25 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("action", choices=["up", "down", "status", "env"])
     p.add_argument("--workers", type=int, default=None,
                    help="trial workers (default: one per visible GPU, one on the CPU where there is none)")
+    # a string default goes through `type` too: a bad $TRIALS_PER_GPU is refused in argparse's one line
+    p.add_argument("--trials-per-gpu", type=positive_int, default=os.environ.get(TRIALS_PER_GPU_ENV, "1"),
+                   help=f"trials a trial worker runs at once (default: ${TRIALS_PER_GPU_ENV}, else 1)")
     args = p.parse_args(argv)
     stack = Stack(state_dir())
     if args.action == "up":
         if stack.running():
             print(f"already running: {stack.running()} (make down first)")
             return 0
-        stack.up(args.workers)
+        stack.up(args.workers, args.trials_per_gpu)
         print(f"Prefect UI  http://{stack.host}:{stack.prefect_port}\nMLflow UI   {stack.mlflow_uri}\n"
-              f"logs        {stack.state / 'logs'}")
+              f"Optuna      {stack.dashboard_uri}\nlogs        {stack.state / 'logs'}")
     elif args.action == "down":
         stack.down()
     elif args.action == "status":
         print(stack.running() or "nothing running")
     else:  # env: for `eval $(python -m flows.ops.stack env)`
-        for key in ("PREFECT_API_URL", "MLFLOW_TRACKING_URI", "MAESTRO_LSTM_HOME", "PREFECT_LOCAL_STORAGE_PATH"):
+        for key in ("PREFECT_API_URL", "MLFLOW_TRACKING_URI", "OPTUNA_DASHBOARD_URL", "MAESTRO_LSTM_HOME",
+                    "PREFECT_LOCAL_STORAGE_PATH"):
             print(f"export {key}={stack.env()[key]}")
     return 0
 
