@@ -37,6 +37,9 @@ mkdir "$work/maestro"  # MAESTRO_DIR: the sweep uses the embedded data, but comp
 cat >"$work/smoke.env" <<ENV
 POSTGRES_USER=maestro
 POSTGRES_PASSWORD=$(python3 -c 'import secrets; print(secrets.token_hex(16))')
+PREFECT_AUTH_STRING=maestro:$(python3 -c 'import secrets; print(secrets.token_hex(16))')
+MLFLOW_ADMIN_USER=maestro
+MLFLOW_ADMIN_PASSWORD=$(python3 -c 'import secrets; print(secrets.token_hex(16))')
 MAESTRO_DIR=$work/maestro
 LSTM_DATA=lstm-data
 BIND_ADDRESS=127.0.0.1

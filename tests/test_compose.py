@@ -28,7 +28,7 @@ ENV_EXAMPLE = DOCKER / ".env.example"
 TRIAL_WORKERS = ("worker-gpu", "worker-gpu-1")
 SERVICES = {"postgres", "prefect-server", "mlflow", "optuna-dashboard", "worker-cpu", *TRIAL_WORKERS, "deploy"}
 STACK_VARS = {"STACK_PREFECT_API_URL", "STACK_MLFLOW_URI", "STACK_POSTGRES", "GPU_0", "GPU_1", "WORKER_NAME"}
-SECRET_KEY = re.compile(r"PASSWORD|SECRET|TOKEN", re.I)
+SECRET_KEY = re.compile(r"PASSWORD|SECRET|TOKEN|AUTH_STRING", re.I)
 
 
 def _in_ci() -> bool:
@@ -117,12 +117,35 @@ def test_bind_address_is_an_opt_in(compose_cmd):
         assert _host_ips(services[name]["ports"]) == ["10.11.12.13"], (name, services[name]["ports"])
 
 
-def test_missing_password_is_refused(compose_cmd, tmp_path):
-    env = tmp_path / "no-password.env"
-    env.write_text("".join(f"{k}={v}\n" for k, v in _env_file(ENV_EXAMPLE).items() if k != "POSTGRES_PASSWORD"))
-    out = _config(compose_cmd, env_file=env)
-    assert out.returncode != 0
-    assert "POSTGRES_PASSWORD" in out.stderr + out.stdout
+@pytest.mark.parametrize("key", ["POSTGRES_PASSWORD", "PREFECT_AUTH_STRING", "MLFLOW_ADMIN_USER",
+                                 "MLFLOW_ADMIN_PASSWORD"])
+def test_missing_credentials_are_refused(compose_cmd, tmp_path, key):
+    """Without any one of the servers' credentials compose renders nothing, on loopback or beyond it."""
+    env = tmp_path / "no-credential.env"
+    env.write_text("".join(f"{k}={v}\n" for k, v in _env_file(ENV_EXAMPLE).items() if k != key))
+    for bind in ("127.0.0.1", "10.11.12.13"):
+        out = _config(compose_cmd, env_file=env, BIND_ADDRESS=bind)
+        assert out.returncode != 0
+        assert f"set {key} in docker/.env" in out.stderr + out.stdout
+
+
+def test_every_server_takes_credentials(rendered):
+    """Prefect's auth string, MLflow's basic-auth admin: what the servers require is what every client sends."""
+    services = rendered["services"]
+    prefect_auth = services["prefect-server"]["environment"]["PREFECT_SERVER_API_AUTH_STRING"]
+    mlflow = services["mlflow"]
+    admin = (mlflow["environment"]["MLFLOW_AUTH_ADMIN_USERNAME"], mlflow["environment"]["MLFLOW_AUTH_ADMIN_PASSWORD"])
+    assert prefect_auth == _env_file(ENV_EXAMPLE)["PREFECT_AUTH_STRING"] and all(admin)
+    for name in ("worker-cpu", *TRIAL_WORKERS, "deploy"):
+        env = services[name]["environment"]
+        assert env["PREFECT_API_AUTH_STRING"] == prefect_auth, name
+        assert (env["MLFLOW_TRACKING_USERNAME"], env["MLFLOW_TRACKING_PASSWORD"]) == admin, name
+    assert _flag(mlflow["command"], "--app-name") == "basic-auth"
+    config = mlflow["environment"]["MLFLOW_AUTH_CONFIG_PATH"]
+    assert f"{DOCKER / 'mlflow-auth.ini'}:{config}:ro" in _vols(mlflow)
+    ini = (DOCKER / "mlflow-auth.ini").read_text()
+    assert "database_uri = sqlite:////mlflow-auth/" in ini and "admin_password" not in ini
+    assert any(v.startswith("mlflow-auth:/mlflow-auth") for v in _vols(mlflow))  # not under the artifacts
 
 
 def test_no_password_literal_in_compose_file():

@@ -19,12 +19,13 @@ import signal
 import subprocess
 import sys
 import time
-import urllib.request
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..names import FLOW_RUN_HEARTBEAT_SECONDS, SWEEP_POOL, TRIAL_POOL, TRIALS_PER_GPU_ENV, WORKER_ENV
 from ..settings import state_dir
+from .credentials import Credentials
+from .machine import visible_gpus, wait_http
 
 BIN = Path(sys.executable).parent
 
@@ -37,6 +38,7 @@ class Stack:
     dashboard_port: int = 8080
     host: str = "127.0.0.1"
     mlflow_backend: str = ""  # default: SQLite under the state directory
+    credentials: Credentials = field(default_factory=Credentials)  # default: none (flows/ops/credentials.py)
 
     @property
     def prefect_api(self) -> str:
@@ -65,7 +67,7 @@ class Stack:
             "MAESTRO_LSTM_HOME": str(self.state),
             "PYTHONUNBUFFERED": "1",
         })
-        return env
+        return env | self.credentials.client_env()
 
     # -- processes -----------------------------------------------------------------------------
     def _spawn(self, name: str, argv: list[str], env: dict | None = None) -> int:
@@ -82,20 +84,22 @@ class Stack:
     def start_prefect(self) -> None:
         env = self.env()
         env.pop("PREFECT_API_URL")  # the server itself needs none
+        env |= self.credentials.prefect_server_env()
         self._spawn("prefect-server", [str(BIN / "prefect"), "server", "start", "--host", self.host,
                                        "--port", str(self.prefect_port), "--analytics-off"], env)
 
     def start_mlflow(self) -> None:
         (self.state / "mlflow").mkdir(parents=True, exist_ok=True)
         backend = self.mlflow_backend or f"sqlite:///{self.state / 'mlflow' / 'mlflow.db'}"
+        auth_args, auth_env = self.credentials.mlflow_server(self.state / "mlflow")
         # flows.ops.mlflow_server: `mlflow server` without its waiting parent process (half the memory)
         self._spawn("mlflow-server", [str(BIN / "python"), "-m", "flows.ops.mlflow_server",
                                       "--backend-store-uri", backend,
                                       "--artifacts-destination", str(self.state / "mlflow" / "artifacts"),
                                       "--serve-artifacts", "--host", self.host, "--port", str(self.mlflow_port),
-                                      "--workers", "1"],
+                                      "--workers", "1", *auth_args],
                     # no job runner and job consumers (≈1.4 GB at rest) for MLflow features this project never uses
-                    self.env() | {"MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"})
+                    self.env() | {"MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"} | auth_env)
 
     def start_dashboard(self) -> None:
         self._spawn("optuna-dashboard", [str(BIN / "python"), "-m", "flows.ops.dashboard", "--host", self.host,
@@ -172,36 +176,10 @@ class Stack:
             self.stop(name)
 
 
-def visible_gpus() -> list[str]:
-    """The GPUs this machine lets us use: CUDA_VISIBLE_DEVICES when set, else `nvidia-smi -L` (no torch import)."""
-    if (visible := os.environ.get("CUDA_VISIBLE_DEVICES")) is not None:
-        return [d.strip() for d in visible.split(",") if d.strip()]
-    try:
-        out = subprocess.run(["nvidia-smi", "-L"], capture_output=True, text=True, timeout=30)
-    except (OSError, subprocess.SubprocessError):
-        return []
-    if out.returncode != 0:
-        return []
-    return [str(i) for i, _ in enumerate(x for x in out.stdout.splitlines() if x.startswith("GPU "))]
-
-
 def positive_int(text: str) -> int:
     if not text.strip().isdigit() or int(text) < 1:
         raise argparse.ArgumentTypeError(f"trials per GPU must be a whole number of at least 1, not {text!r}")
     return int(text)
-
-
-def wait_http(url: str, timeout: float, log: Path | None = None) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            with urllib.request.urlopen(url, timeout=2) as r:
-                if r.status == 200:
-                    return
-        except OSError:
-            time.sleep(0.5)
-    tail = log.read_text()[-2000:] if log and log.is_file() else ""
-    raise TimeoutError(f"{url} did not answer within {timeout:.0f}s\n{tail}")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -213,7 +191,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--trials-per-gpu", type=positive_int, default=os.environ.get(TRIALS_PER_GPU_ENV, "1"),
                    help=f"trials a trial worker runs at once (default: ${TRIALS_PER_GPU_ENV}, else 1)")
     args = p.parse_args(argv)
-    stack = Stack(state_dir())
+    try:
+        credentials = Credentials.from_env()
+    except ValueError as e:
+        p.error(str(e))
+    stack = Stack(state_dir(), credentials=credentials)
     if args.action == "up":
         if stack.running():
             print(f"already running: {stack.running()} (make down first)")
