@@ -3,8 +3,9 @@
 One worker on the `cpu` pool runs sweeps (no limit); one worker on the `gpu` pool per visible GPU runs
 trials, each with its own CUDA_VISIBLE_DEVICES (one trial worker on the CPU where there is no GPU) and
 `--limit TRIALS_PER_GPU` (default 1): Prefect's own concurrency limit is what packs trials onto a GPU, and
-`n_parallel` beyond the workers' limits queues. How to pick it: README, "On a machine with GPUs".
-optuna-dashboard (flows/ops/dashboard.py) serves the Optuna journal the sweeps write.
+`n_parallel` beyond the workers' limits queues. How to pick it: docs/stack.md. optuna-dashboard
+(flows/ops/dashboard.py) serves the Optuna journal the sweeps write. The servers require credentials when
+the clients' variables for them are set (flows/ops/credentials.py).
 
 `python -m flows.ops.stack up|down|status` is what `make up` / `make down` run; the test fixtures use the
 same `Stack` on free ports with state in a temporary directory. `down` stops only what `up` started,
