@@ -1,6 +1,7 @@
 """`make up`'s options on a real stack: a trial worker taking two trials at once (TRIALS_PER_GPU=2), and the
 servers' credentials (flows/ops/credentials.py). One stack with both, one sweep of two trials two at a time:
-each server refuses a client without the credentials, and the study runs with them."""
+each server refuses a client without the credentials, and the study runs with them. PostgreSQL (the compose
+stack's third server; the local stack has none) on a server of its own."""
 
 from __future__ import annotations
 
@@ -19,6 +20,7 @@ from mlflow.tracking import MlflowClient
 from flows import names
 from flows.ops.credentials import MLFLOW_PASSWORD, MLFLOW_USER, PREFECT_CLIENT_AUTH, Credentials
 
+from pg import postgres_server, require_postgres
 from stack import BIN, REPO, run_sweep, running_stack, trial_flow_runs
 
 STUDY = "e2e-packed"
@@ -103,6 +105,29 @@ def test_mlflow_refuses_a_client_without_credentials(stack, sweep, monkeypatch):
     monkeypatch.delenv(MLFLOW_PASSWORD, raising=False)
     with pytest.raises(MlflowException, match="401|Unauthorized|credentials"):
         MlflowClient(stack.mlflow_uri).search_experiments()
+
+
+@pytest.mark.postgres
+def test_postgresql_refuses_a_client_without_its_password(tmp_path, monkeypatch):
+    """PostgreSQL's own mechanism, as the compose stack's server has it: password auth over the network
+    (docker/postgres-entrypoint.sh runs initdb --auth-host=scram-sha-256, as tests/pg.py does; the official image
+    does the same when POSTGRES_PASSWORD is set). A study's storage with the password works."""
+    import psycopg2
+
+    from flows.storage import make_storage
+
+    require_postgres()
+    monkeypatch.delenv("PGPASSWORD", raising=False)
+    monkeypatch.setenv("PGPASSFILE", str(tmp_path / "no-pgpass"))
+    with postgres_server(tmp_path) as pg:
+        for password in ("", "wrong-password"):
+            with pytest.raises(psycopg2.OperationalError, match="password"):
+                psycopg2.connect(host=pg.host, port=pg.port, user=pg.user, password=password, dbname="postgres",
+                                 connect_timeout=30)
+        study = optuna.create_study(study_name="with-password", direction="maximize",
+                                    storage=make_storage(pg.create_database("optuna")))
+        study.tell(study.ask(), 0.5)
+        assert [t.value for t in study.trials] == [0.5]
 
 
 def test_half_the_mlflow_credentials_are_refused_in_one_line(tmp_path):
