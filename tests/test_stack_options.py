@@ -19,9 +19,10 @@ from mlflow.tracking import MlflowClient
 
 from flows import names
 from flows.ops.credentials import MLFLOW_PASSWORD, MLFLOW_USER, PREFECT_CLIENT_AUTH, Credentials
+from flows.ops.machine import wait_http
 
 from pg import postgres_server, require_postgres
-from stack import BIN, REPO, run_sweep, running_stack, trial_flow_runs
+from stack import BIN, REPO, free_port, run_sweep, running_stack, trial_flow_runs
 
 STUDY = "e2e-packed"
 CREDENTIALS = Credentials(prefect_auth="maestro:prefect-test-secret", mlflow_user="maestro",
@@ -148,3 +149,15 @@ def test_credentials_reach_every_client_and_each_server_its_own(tmp_path):
     assert "mlflow-test-secret" not in (tmp_path / "basic_auth.ini").read_text()  # the admin's password: env only
     none = Credentials.from_env({})
     assert none.client_env() == none.prefect_server_env() == {} and none.mlflow_server(tmp_path) == ([], {})
+
+
+def test_a_server_that_exits_at_start_is_reported_at_once(tmp_path):
+    """A server refused its settings (MLflow a short password, say) ends the wait with its log, not a timeout."""
+    log = tmp_path / "server.log"
+    with open(log, "w") as out:
+        server = subprocess.Popen([sys.executable, "-c", "import sys; sys.exit('refused: the settings are wrong')"],
+                                  stderr=out)
+    # not reaped: the stack's servers, children of `make up` or of the tests, stay zombies once they exit
+    with pytest.raises(RuntimeError, match="exited before it answered\n.*refused: the settings are wrong"):
+        wait_http(f"http://127.0.0.1:{free_port()}/health", 600, log, server.pid)
+    assert server.wait() == 1

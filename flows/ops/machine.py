@@ -22,7 +22,8 @@ def visible_gpus() -> list[str]:
     return [str(i) for i, _ in enumerate(x for x in out.stdout.splitlines() if x.startswith("GPU "))]
 
 
-def wait_http(url: str, timeout: float, log: Path | None = None) -> None:
+def wait_http(url: str, timeout: float, log: Path | None = None, pid: int | None = None) -> None:
+    """Until `url` answers 200; sooner an error with the log's tail when process `pid` (the server) has exited."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         try:
@@ -30,6 +31,20 @@ def wait_http(url: str, timeout: float, log: Path | None = None) -> None:
                 if r.status == 200:
                     return
         except OSError:
+            if pid is not None and not alive(pid):
+                raise RuntimeError(f"the server for {url} exited before it answered\n{_tail(log)}") from None
             time.sleep(0.5)
-    tail = log.read_text()[-2000:] if log and log.is_file() else ""
-    raise TimeoutError(f"{url} did not answer within {timeout:.0f}s\n{tail}")
+    raise TimeoutError(f"{url} did not answer within {timeout:.0f}s\n{_tail(log)}")
+
+
+def alive(pid: int) -> bool:
+    """Whether `pid` runs; an exited child that nobody has reaped yet (a zombie) does not."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    return stat.rsplit(")", 1)[1].split()[0] != "Z"
+
+
+def _tail(log: Path | None) -> str:
+    return log.read_text()[-2000:] if log and log.is_file() else ""

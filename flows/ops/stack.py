@@ -122,9 +122,10 @@ class Stack:
                                   "process", "--name", name], env)
 
     def wait_ready(self, timeout: float = 120) -> None:
-        wait_http(f"{self.prefect_api}/health", timeout, self.state / "logs" / "prefect-server.log")
-        wait_http(f"{self.mlflow_uri}/health", timeout, self.state / "logs" / "mlflow-server.log")
-        wait_http(f"{self.dashboard_uri}/api/meta", timeout, self.state / "logs" / "optuna-dashboard.log")
+        for name, url in (("prefect-server", f"{self.prefect_api}/health"), ("mlflow-server", f"{self.mlflow_uri}/health"),
+                          ("optuna-dashboard", f"{self.dashboard_uri}/api/meta")):
+            pid = int((self.state / "pids" / f"{name}.pid").read_text())
+            wait_http(url, timeout, self.state / "logs" / f"{name}.log", pid)
 
     def create_pools(self) -> None:
         """flows/ops/deploy.py's create_pools, against this stack's server."""
