@@ -6,10 +6,12 @@ BIN := $(CURDIR)/$(VENV)/bin
 export MAESTRO_LSTM_HOME ?= $(CURDIR)/.state
 export PREFECT_API_URL ?= http://127.0.0.1:4200/api
 export MLFLOW_TRACKING_URI ?= http://127.0.0.1:5000
+export OPTUNA_DASHBOARD_URL ?= http://127.0.0.1:8080
 export PREFECT_HOME ?= $(MAESTRO_LSTM_HOME)/prefect
 export PREFECT_LOCAL_STORAGE_PATH ?= $(MAESTRO_LSTM_HOME)/prefect/results
 SPACE ?= smoke
 TRIALS ?= 4
+TRIALS_PER_GPU ?= 1
 
 .PHONY: venv lint test test-fast test-perturbed demo up down status deploy sweep report clean compose-base \
 	compose-build compose-smoke
@@ -46,8 +48,9 @@ test-perturbed: venv
 		$(BIN)/pytest -q -p no:cacheprovider -m "$(FAST)"
 	ATEN_CPU_CAPABILITY=avx2 $(BIN)/pytest -q -p no:cacheprovider -m "$(FAST)"
 
+# TRIALS_PER_GPU: trials each trial worker (one per GPU) runs at once, its `--limit`; how to pick it: README.md
 up: venv
-	$(BIN)/python -m flows.ops.stack up
+	$(BIN)/python -m flows.ops.stack up --trials-per-gpu $(TRIALS_PER_GPU)
 
 down:
 	@test -x $(BIN)/python && $(BIN)/python -m flows.ops.stack down || true

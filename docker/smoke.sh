@@ -37,12 +37,16 @@ mkdir "$work/maestro"  # MAESTRO_DIR: the sweep uses the embedded data, but comp
 cat >"$work/smoke.env" <<ENV
 POSTGRES_USER=maestro
 POSTGRES_PASSWORD=$(python3 -c 'import secrets; print(secrets.token_hex(16))')
+PREFECT_AUTH_STRING=maestro:$(python3 -c 'import secrets; print(secrets.token_hex(16))')
+MLFLOW_ADMIN_USER=maestro
+MLFLOW_ADMIN_PASSWORD=$(python3 -c 'import secrets; print(secrets.token_hex(16))')
 MAESTRO_DIR=$work/maestro
 LSTM_DATA=lstm-data
 BIND_ADDRESS=127.0.0.1
 POSTGRES_PORT=$(free_port)
 PREFECT_PORT=$(free_port)
 MLFLOW_PORT=$(free_port)
+DASHBOARD_PORT=$(free_port)
 MAESTRO_IMAGE=$MAESTRO_IMAGE
 POSTGRES_IMAGE=$POSTGRES_IMAGE
 ENV
@@ -118,5 +122,11 @@ if sorted((s, pool) for _, s, pool in states) != [("COMPLETED", names.SWEEP_POOL
     problems.append(f"expected three COMPLETED flow runs, a sweep on pool cpu and two trials on gpu: {states}")
 if not all((r.data.tags.get(names.WORKER) or "").startswith("worker-gpu") for r in trials):
     problems.append("a trial ran outside the gpu pool's workers")
+import json, urllib.request
+with urllib.request.urlopen("http://optuna-dashboard:8080/api/studies", timeout=60) as r:  # over PostgreSQL
+    shown = [s["study_name"] for s in json.load(r)["study_summaries"]]
+print("    optuna-dashboard shows the studies", shown)
+if "compose-smoke" not in shown:
+    problems.append(f"optuna-dashboard does not show the study compose-smoke: {shown}")
 sys.exit("\n".join(problems) or None)
 PY

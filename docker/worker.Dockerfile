@@ -77,11 +77,12 @@ RUN --mount=type=secret,id=ca-bundle \
     pip install -q --no-deps -e . \
     && python -c "import lstm, flows, prefect, optuna, mlflow, psycopg2, asyncpg; print('prefect', prefect.__version__, 'mlflow', mlflow.__version__)"
 
-# Run unprivileged. /data (MAESTRO_LSTM_HOME) and /mlartifacts (the MLflow server's artifacts) belong to this user,
-# so named volumes mounted there start out writable; for a bind/NFS mount, give uid 1000 write access on the host.
+# Run unprivileged. /data (MAESTRO_LSTM_HOME), /mlartifacts (the MLflow server's artifacts) and /mlflow-auth (its
+# user database) belong to this user, so named volumes mounted there start out writable; for a bind/NFS mount,
+# give uid 1000 write access on the host.
 RUN useradd --uid 1000 --create-home --shell /usr/sbin/nologin app \
-    && mkdir -p /data /mlartifacts \
-    && chown app:app /data /mlartifacts
+    && mkdir -p /data /mlartifacts /mlflow-auth \
+    && chown app:app /data /mlartifacts /mlflow-auth
 USER app
 
 # Deployments registered by flows/ops/deploy.py run from this working directory (/app).

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 # --- Prefect -------------------------------------------------------------------------------------------
 SWEEP_POOL = "cpu"  # sweeps: a process pool without a limit, several sweeps may run at once
-TRIAL_POOL = "gpu"  # trials: one flow run at a time on each worker, one worker per GPU
+TRIAL_POOL = "gpu"  # trials: one worker per GPU, TRIALS_PER_GPU flow runs at a time on each (default 1)
+TRIALS_PER_GPU_ENV = "TRIALS_PER_GPU"  # make up's and compose's setting: a trial worker's --limit
 SWEEP_FLOW, SWEEP_DEPLOYMENT = "study", "sweep"  # deployment `study/sweep`
 TRIAL_FLOW, TRIAL_DEPLOYMENT = "trial", "run"  # deployment `trial/run`
 FLOW_RUN_HEARTBEAT_SECONDS = 30  # Prefect's minimum; drives the zombie automation (flows/ops/deploy.py)

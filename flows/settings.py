@@ -19,3 +19,8 @@ def tracking_uri() -> str:
 
 def prefect_ui() -> str:
     return os.environ.get("PREFECT_API_URL", "http://127.0.0.1:4200/api").removesuffix("/api")
+
+
+def dashboard_url() -> str:
+    """optuna-dashboard, which the stacks serve over the study storage (flows/ops/dashboard.py)."""
+    return os.environ.get("OPTUNA_DASHBOARD_URL", "http://127.0.0.1:8080")

@@ -1,7 +1,7 @@
 """A real local stack for end-to-end tests: Prefect server, MLflow server, workers, deployments.
 
-`workers` trial workers on the `gpu` pool (CPU workers standing in for GPUs, one flow run at a time each)
-and one sweep worker on the `cpu` pool.
+`workers` trial workers on the `gpu` pool (CPU workers standing in for GPUs, `trials_per_gpu` flow runs at a
+time each) and one sweep worker on the `cpu` pool.
 
 Free ports and a temporary state directory, so it never collides with a running `make up`.
 """
@@ -28,11 +28,12 @@ def free_port() -> int:
 
 
 @contextmanager
-def running_stack(state: Path, workers: int = 1, mlflow_backend: str = ""):
-    stack = Stack(state, prefect_port=free_port(), mlflow_port=free_port(), mlflow_backend=mlflow_backend)
+def running_stack(state: Path, workers: int = 1, trials_per_gpu: int = 1, **options):
+    """`options`: Stack's own (mlflow_backend, credentials)."""
+    stack = Stack(state, prefect_port=free_port(), mlflow_port=free_port(), dashboard_port=free_port(), **options)
     # The embedded MIDI files are built once per machine; everything else is this stack's own.
     try:
-        stack.up(workers)
+        stack.up(workers, trials_per_gpu)
         subprocess.run([str(BIN / "python"), "-m", "flows.ops.deploy"], env=stack.env(), cwd=REPO, check=True,
                        capture_output=True)
         yield stack
@@ -90,7 +91,8 @@ def _client_json(stack: Stack, code: str, arg: str):
 
 
 def trial_flow_runs(stack: Stack, study: str) -> list[dict]:
-    """The trial flow runs of a study (Prefect tag `study:NAME`): id, state, created, start and end times."""
+    """The trial flow runs of a study (Prefect tag `study:NAME`): id, state, created, start and end times, pool
+    and the process that ran it (`infrastructure_pid`, as its worker recorded it)."""
     code = ("import asyncio, json, sys\n"
             "from prefect.client.orchestration import get_client\n"
             "from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterTags\n"
@@ -99,7 +101,8 @@ def trial_flow_runs(stack: Stack, study: str) -> list[dict]:
             "        runs = await c.read_flow_runs(flow_run_filter=FlowRunFilter(tags=FlowRunFilterTags(all_=[tag])))\n"
             "        t = lambda d: d.timestamp() if d else None\n"
             "        print(json.dumps([{'id': str(r.id), 'state': r.state.name, 'run_count': r.run_count,\n"
-            "                           'created': t(r.created), 'start': t(r.start_time), 'end': t(r.end_time)}\n"
+            "                           'created': t(r.created), 'start': t(r.start_time), 'end': t(r.end_time),\n"
+            "                           'pool': r.work_pool_name, 'infrastructure_pid': r.infrastructure_pid}\n"
             "                          for r in runs]))\n"
             "asyncio.run(main(sys.argv[1]))\n")
     return _client_json(stack, code, f"study:{study}")

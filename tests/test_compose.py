@@ -26,9 +26,9 @@ COMPOSE = DOCKER / "compose.yaml"
 COMPOSE_GPU = DOCKER / "compose.gpu.yaml"
 ENV_EXAMPLE = DOCKER / ".env.example"
 TRIAL_WORKERS = ("worker-gpu", "worker-gpu-1")
-SERVICES = {"postgres", "prefect-server", "mlflow", "worker-cpu", *TRIAL_WORKERS, "deploy"}
+SERVICES = {"postgres", "prefect-server", "mlflow", "optuna-dashboard", "worker-cpu", *TRIAL_WORKERS, "deploy"}
 STACK_VARS = {"STACK_PREFECT_API_URL", "STACK_MLFLOW_URI", "STACK_POSTGRES", "GPU_0", "GPU_1", "WORKER_NAME"}
-SECRET_KEY = re.compile(r"PASSWORD|SECRET|TOKEN", re.I)
+SECRET_KEY = re.compile(r"PASSWORD|SECRET|TOKEN|AUTH_STRING", re.I)
 
 
 def _in_ci() -> bool:
@@ -117,12 +117,35 @@ def test_bind_address_is_an_opt_in(compose_cmd):
         assert _host_ips(services[name]["ports"]) == ["10.11.12.13"], (name, services[name]["ports"])
 
 
-def test_missing_password_is_refused(compose_cmd, tmp_path):
-    env = tmp_path / "no-password.env"
-    env.write_text("".join(f"{k}={v}\n" for k, v in _env_file(ENV_EXAMPLE).items() if k != "POSTGRES_PASSWORD"))
-    out = _config(compose_cmd, env_file=env)
-    assert out.returncode != 0
-    assert "POSTGRES_PASSWORD" in out.stderr + out.stdout
+@pytest.mark.parametrize("key", ["POSTGRES_PASSWORD", "PREFECT_AUTH_STRING", "MLFLOW_ADMIN_USER",
+                                 "MLFLOW_ADMIN_PASSWORD"])
+def test_missing_credentials_are_refused(compose_cmd, tmp_path, key):
+    """Without any one of the servers' credentials compose renders nothing, on loopback or beyond it."""
+    env = tmp_path / "no-credential.env"
+    env.write_text("".join(f"{k}={v}\n" for k, v in _env_file(ENV_EXAMPLE).items() if k != key))
+    for bind in ("127.0.0.1", "10.11.12.13"):
+        out = _config(compose_cmd, env_file=env, BIND_ADDRESS=bind)
+        assert out.returncode != 0
+        assert f"set {key} in docker/.env" in out.stderr + out.stdout
+
+
+def test_every_server_takes_credentials(rendered):
+    """Prefect's auth string, MLflow's basic-auth admin: what the servers require is what every client sends."""
+    services = rendered["services"]
+    prefect_auth = services["prefect-server"]["environment"]["PREFECT_SERVER_API_AUTH_STRING"]
+    mlflow = services["mlflow"]
+    admin = (mlflow["environment"]["MLFLOW_AUTH_ADMIN_USERNAME"], mlflow["environment"]["MLFLOW_AUTH_ADMIN_PASSWORD"])
+    assert prefect_auth == _env_file(ENV_EXAMPLE)["PREFECT_AUTH_STRING"] and all(admin)
+    for name in ("worker-cpu", *TRIAL_WORKERS, "deploy"):
+        env = services[name]["environment"]
+        assert env["PREFECT_API_AUTH_STRING"] == prefect_auth, name
+        assert (env["MLFLOW_TRACKING_USERNAME"], env["MLFLOW_TRACKING_PASSWORD"]) == admin, name
+    assert _flag(mlflow["command"], "--app-name") == "basic-auth"
+    config = mlflow["environment"]["MLFLOW_AUTH_CONFIG_PATH"]
+    assert f"{DOCKER / 'mlflow-auth.ini'}:{config}:ro" in _vols(mlflow)
+    ini = (DOCKER / "mlflow-auth.ini").read_text()
+    assert "database_uri = sqlite:////mlflow-auth/" in ini and "admin_password" not in ini
+    assert any(v.startswith("mlflow-auth:/mlflow-auth") for v in _vols(mlflow))  # not under the artifacts
 
 
 def test_no_password_literal_in_compose_file():
@@ -225,3 +248,22 @@ def test_light_servers(rendered):
     mlflow = rendered["services"]["mlflow"]
     assert mlflow["environment"]["MLFLOW_SERVER_ENABLE_JOB_EXECUTION"] == "false"
     assert _flag(mlflow["command"], "--workers") == "1"
+
+
+def test_trials_per_gpu_is_each_trial_workers_limit(compose_cmd):
+    out = _config(compose_cmd, TRIALS_PER_GPU="2")
+    assert out.returncode == 0, out.stderr
+    services = yaml.safe_load(out.stdout)["services"]
+    assert [_flag(services[name]["command"], "--limit") for name in TRIAL_WORKERS] == ["2", "2"]
+    assert "--limit" not in services["worker-cpu"]["command"]
+
+
+def test_dashboard_serves_the_study_storage_on_loopback_only(compose_cmd):
+    """optuna-dashboard has no authentication: loopback even where BIND_ADDRESS opens the servers."""
+    out = _config(compose_cmd, BIND_ADDRESS="10.11.12.13")
+    assert out.returncode == 0, out.stderr
+    services = yaml.safe_load(out.stdout)["services"]
+    dashboard = services["optuna-dashboard"]
+    assert dashboard["command"][:3] == ["python", "-m", "flows.ops.dashboard"]
+    assert _host_ips(dashboard["ports"]) == ["127.0.0.1"]
+    assert dashboard["environment"][names.STORAGE_ENV] == services["worker-cpu"]["environment"][names.STORAGE_ENV]

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import subprocess
+import urllib.request
 from pathlib import Path
 
 import optuna
@@ -111,6 +112,33 @@ def test_mlflow_server_is_one_process(stack, first_sweep):
     cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
     assert b"uvicorn" in cmdline and b"mlflow.server.fastapi_app:app" in cmdline, cmdline
     assert Path(f"/proc/{pid}/task/{pid}/children").read_text().split() == []
+
+
+def test_dashboard_reads_the_study_back(stack, first_sweep, monkeypatch):
+    """optuna-dashboard (flows/ops/dashboard.py), through its HTTP API: the study the sweep wrote, as Optuna holds it."""
+    monkeypatch.setenv("MAESTRO_LSTM_HOME", str(stack.state))
+    from flows.storage import make_storage
+
+    def get(path: str):
+        with urllib.request.urlopen(f"{stack.dashboard_uri}{path}", timeout=60) as r:
+            return json.load(r)
+
+    (summary,) = [s for s in get("/api/studies")["study_summaries"] if s["study_name"] == STUDY]
+    assert summary["directions"] == ["maximize"]
+    detail = get(f"/api/studies/{summary['study_id']}")
+    study = optuna.load_study(study_name=STUDY, storage=make_storage(""))
+    shown = {t["number"]: t for t in detail["trials"]}
+    assert sorted(shown) == sorted(t.number for t in study.trials) == [0, 1]
+    for t in study.trials:
+        assert shown[t.number]["state"] == t.state.name.capitalize()
+        assert {p["name"] for p in shown[t.number]["params"]} == set(t.params)
+        assert {a["key"]: a["value"] for a in shown[t.number]["user_attrs"]}[names.MLFLOW_RUN_ID] == \
+            t.user_attrs[names.MLFLOW_RUN_ID]
+    if any(t.state.name == "COMPLETE" for t in study.trials):
+        assert [b["number"] for b in detail["best_trials"]] == [study.best_trial.number]
+        assert shown[study.best_trial.number]["values"] == [study.best_value]
+    else:
+        assert detail["best_trials"] == []
 
 
 def test_optuna_study_links_to_mlflow(stack, first_sweep, monkeypatch):

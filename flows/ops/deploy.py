@@ -1,6 +1,7 @@
 """Create the two process pools and register a deployment on each: `study/sweep` on `cpu` (no limit:
 sweeps only launch and watch, several may run at once), `trial/run` on `gpu` (one worker per GPU, each
-started with `--limit 1`, so a GPU never trains two trials and a sweep never holds a GPU worker); and the
+started with `--limit TRIALS_PER_GPU`, default 1, so a GPU trains no more trials than were measured to fit
+and a sweep never holds a GPU worker); and the
 automation that marks a flow run Crashed when its heartbeats stop (a worker or machine that died).
 
 Both deployments run this checkout's code in place (`from_source` on the project directory), so

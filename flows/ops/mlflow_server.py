@@ -13,6 +13,7 @@ start: if MLflow renames its spawn helper this fails loudly at start, not silent
 from __future__ import annotations
 
 import os
+import secrets
 import sys
 
 import mlflow.server
@@ -27,6 +28,10 @@ def main() -> None:
     if not callable(getattr(mlflow.server, "_exec_cmd", None)):
         sys.exit("flows.ops.mlflow_server: this MLflow has no mlflow.server._exec_cmd; run `mlflow server` instead")
     mlflow.server._exec_cmd = _become  # the one call site: _run_server's spawn of uvicorn
+    # The basic-auth app (flows/ops/credentials.py) refuses to start without a key to sign its CSRF tokens. They
+    # only guard the UI's forms of this one process (one uvicorn worker, exec'd with this environment), so a key
+    # of its own per start does: a restart invalidates only forms left open. A key set by the caller is kept.
+    os.environ.setdefault("MLFLOW_FLASK_SERVER_SECRET_KEY", secrets.token_hex(32))
     cli(["server", *sys.argv[1:]], prog_name="mlflow")
 
 

@@ -28,7 +28,7 @@ from ..names import (
     VERSION_TRIAL,
     baseline_metric,
 )
-from ..settings import prefect_ui, tracking_uri
+from ..settings import dashboard_url, prefect_ui, tracking_uri
 from ..text import pct
 from ..tracking import client
 
@@ -84,6 +84,7 @@ def main(argv: list[str] | None = None) -> int:
     ui = tracking_uri().rstrip("/")
     print(f"\nMLflow UI   {ui}/#/experiments/{run.info.experiment_id}   (compare the trials side by side)")
     print(f"Prefect UI  {prefect_ui()}/runs")
+    print(f"Optuna      {dashboard_url()}/dashboard   (optuna-dashboard: the study's history, importances, slices)")
     return 0
 
 

@@ -1,8 +1,11 @@
-"""The local stack, for real: a Prefect server, an MLflow server and Prefect process workers.
+"""The local stack, for real: a Prefect server, an MLflow server, optuna-dashboard and Prefect process workers.
 
 One worker on the `cpu` pool runs sweeps (no limit); one worker on the `gpu` pool per visible GPU runs
-trials, each with `--limit 1` and its own CUDA_VISIBLE_DEVICES (one trial worker on the CPU where there
-is no GPU), so a GPU never trains two trials at once and `n_parallel` beyond the workers queues.
+trials, each with its own CUDA_VISIBLE_DEVICES (one trial worker on the CPU where there is no GPU) and
+`--limit TRIALS_PER_GPU` (default 1): Prefect's own concurrency limit is what packs trials onto a GPU, and
+`n_parallel` beyond the workers' limits queues. How to pick it: docs/stack.md. optuna-dashboard
+(flows/ops/dashboard.py) serves the Optuna journal the sweeps write. The servers require credentials when
+the clients' variables for them are set (flows/ops/credentials.py).
 
 `python -m flows.ops.stack up|down|status` is what `make up` / `make down` run; the test fixtures use the
 same `Stack` on free ports with state in a temporary directory. `down` stops only what `up` started,
@@ -17,12 +20,13 @@ import signal
 import subprocess
 import sys
 import time
-import urllib.request
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..names import FLOW_RUN_HEARTBEAT_SECONDS, SWEEP_POOL, TRIAL_POOL, WORKER_ENV
+from ..names import FLOW_RUN_HEARTBEAT_SECONDS, SWEEP_POOL, TRIAL_POOL, TRIALS_PER_GPU_ENV, WORKER_ENV
 from ..settings import state_dir
+from .credentials import Credentials
+from .machine import visible_gpus, wait_http
 
 BIN = Path(sys.executable).parent
 
@@ -32,8 +36,10 @@ class Stack:
     state: Path
     prefect_port: int = 4200
     mlflow_port: int = 5000
+    dashboard_port: int = 8080
     host: str = "127.0.0.1"
     mlflow_backend: str = ""  # default: SQLite under the state directory
+    credentials: Credentials = field(default_factory=Credentials)  # default: none (flows/ops/credentials.py)
 
     @property
     def prefect_api(self) -> str:
@@ -42,6 +48,10 @@ class Stack:
     @property
     def mlflow_uri(self) -> str:
         return f"http://{self.host}:{self.mlflow_port}"
+
+    @property
+    def dashboard_uri(self) -> str:
+        return f"http://{self.host}:{self.dashboard_port}"
 
     def env(self) -> dict:
         """What every process of the stack, and every client of it, needs in its environment."""
@@ -54,10 +64,11 @@ class Stack:
             "PREFECT_WORKER_QUERY_SECONDS": env.get("PREFECT_WORKER_QUERY_SECONDS", "2"),
             "PREFECT_FLOWS_HEARTBEAT_FREQUENCY": str(FLOW_RUN_HEARTBEAT_SECONDS),  # for flows/ops/deploy.py's automation
             "MLFLOW_TRACKING_URI": self.mlflow_uri,
+            "OPTUNA_DASHBOARD_URL": self.dashboard_uri,
             "MAESTRO_LSTM_HOME": str(self.state),
             "PYTHONUNBUFFERED": "1",
         })
-        return env
+        return env | self.credentials.client_env()
 
     # -- processes -----------------------------------------------------------------------------
     def _spawn(self, name: str, argv: list[str], env: dict | None = None) -> int:
@@ -74,29 +85,35 @@ class Stack:
     def start_prefect(self) -> None:
         env = self.env()
         env.pop("PREFECT_API_URL")  # the server itself needs none
+        env |= self.credentials.prefect_server_env()
         self._spawn("prefect-server", [str(BIN / "prefect"), "server", "start", "--host", self.host,
                                        "--port", str(self.prefect_port), "--analytics-off"], env)
 
     def start_mlflow(self) -> None:
         (self.state / "mlflow").mkdir(parents=True, exist_ok=True)
         backend = self.mlflow_backend or f"sqlite:///{self.state / 'mlflow' / 'mlflow.db'}"
+        auth_args, auth_env = self.credentials.mlflow_server(self.state / "mlflow")
         # flows.ops.mlflow_server: `mlflow server` without its waiting parent process (half the memory)
         self._spawn("mlflow-server", [str(BIN / "python"), "-m", "flows.ops.mlflow_server",
                                       "--backend-store-uri", backend,
                                       "--artifacts-destination", str(self.state / "mlflow" / "artifacts"),
                                       "--serve-artifacts", "--host", self.host, "--port", str(self.mlflow_port),
-                                      "--workers", "1"],
+                                      "--workers", "1", *auth_args],
                     # no job runner and job consumers (≈1.4 GB at rest) for MLflow features this project never uses
-                    self.env() | {"MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"})
+                    self.env() | {"MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"} | auth_env)
 
-    def start_worker(self, name: str = "worker-0", gpu: str | None = None) -> int:
-        """A trial worker: one flow run at a time, on GPU `gpu` (None: the CPU, or whatever CUDA_VISIBLE_DEVICES
-        already says). Its flow runs inherit MAESTRO_WORKER, which trials record in MLflow."""
+    def start_dashboard(self) -> None:
+        self._spawn("optuna-dashboard", [str(BIN / "python"), "-m", "flows.ops.dashboard", "--host", self.host,
+                                         "--port", str(self.dashboard_port)])
+
+    def start_worker(self, name: str = "worker-0", gpu: str | None = None, limit: int = 1) -> int:
+        """A trial worker: `limit` flow runs at a time, on GPU `gpu` (None: the CPU, or whatever
+        CUDA_VISIBLE_DEVICES already says). Its flow runs inherit MAESTRO_WORKER, which trials record in MLflow."""
         env = self.env() | {WORKER_ENV: name}
         if gpu is not None:
             env["CUDA_VISIBLE_DEVICES"] = gpu
         return self._spawn(name, [str(BIN / "prefect"), "worker", "start", "--pool", TRIAL_POOL, "--type",
-                                  "process", "--name", name, "--limit", "1"], env)
+                                  "process", "--name", name, "--limit", str(limit)], env)
 
     def start_sweep_worker(self, name: str = "sweep-worker") -> int:
         """The sweeps' worker: no limit (a sweep only launches and watches), no GPU."""
@@ -105,23 +122,27 @@ class Stack:
                                   "process", "--name", name], env)
 
     def wait_ready(self, timeout: float = 120) -> None:
-        wait_http(f"{self.prefect_api}/health", timeout, self.state / "logs" / "prefect-server.log")
-        wait_http(f"{self.mlflow_uri}/health", timeout, self.state / "logs" / "mlflow-server.log")
+        for name, url in (("prefect-server", f"{self.prefect_api}/health"), ("mlflow-server", f"{self.mlflow_uri}/health"),
+                          ("optuna-dashboard", f"{self.dashboard_uri}/api/meta")):
+            pid = int((self.state / "pids" / f"{name}.pid").read_text())
+            wait_http(url, timeout, self.state / "logs" / f"{name}.log", pid)
 
     def create_pools(self) -> None:
         """flows/ops/deploy.py's create_pools, against this stack's server."""
         subprocess.run([str(BIN / "python"), "-c", "from flows.ops.deploy import create_pools; create_pools()"],
                        env=self.env(), check=True, capture_output=True)
 
-    def up(self, workers: int | None = None) -> None:
-        """The servers, the sweep worker and `workers` trial workers (default: one per visible GPU, at least one)."""
+    def up(self, workers: int | None = None, trials_per_gpu: int = 1) -> None:
+        """The servers, the sweep worker and `workers` trial workers (default: one per visible GPU, at least one),
+        each taking up to `trials_per_gpu` trials at once."""
         self.start_prefect()
         self.start_mlflow()
+        self.start_dashboard()
         self.wait_ready()
         self.create_pools()
         gpus = visible_gpus()
         for i in range(workers or max(len(gpus), 1)):
-            self.start_worker(f"worker-{i}", gpus[i] if i < len(gpus) else None)
+            self.start_worker(f"worker-{i}", gpus[i] if i < len(gpus) else None, trials_per_gpu)
         self.start_sweep_worker()
 
     def stop(self, name: str, sig: int = signal.SIGTERM) -> None:
@@ -157,30 +178,10 @@ class Stack:
             self.stop(name)
 
 
-def visible_gpus() -> list[str]:
-    """The GPUs this machine lets us use: CUDA_VISIBLE_DEVICES when set, else `nvidia-smi -L` (no torch import)."""
-    if (visible := os.environ.get("CUDA_VISIBLE_DEVICES")) is not None:
-        return [d.strip() for d in visible.split(",") if d.strip()]
-    try:
-        out = subprocess.run(["nvidia-smi", "-L"], capture_output=True, text=True, timeout=30)
-    except (OSError, subprocess.SubprocessError):
-        return []
-    if out.returncode != 0:
-        return []
-    return [str(i) for i, _ in enumerate(x for x in out.stdout.splitlines() if x.startswith("GPU "))]
-
-
-def wait_http(url: str, timeout: float, log: Path | None = None) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            with urllib.request.urlopen(url, timeout=2) as r:
-                if r.status == 200:
-                    return
-        except OSError:
-            time.sleep(0.5)
-    tail = log.read_text()[-2000:] if log and log.is_file() else ""
-    raise TimeoutError(f"{url} did not answer within {timeout:.0f}s\n{tail}")
+def positive_int(text: str) -> int:
+    if not text.strip().isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"trials per GPU must be a whole number of at least 1, not {text!r}")
+    return int(text)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -188,21 +189,29 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("action", choices=["up", "down", "status", "env"])
     p.add_argument("--workers", type=int, default=None,
                    help="trial workers (default: one per visible GPU, one on the CPU where there is none)")
+    # a string default goes through `type` too: a bad $TRIALS_PER_GPU is refused in argparse's one line
+    p.add_argument("--trials-per-gpu", type=positive_int, default=os.environ.get(TRIALS_PER_GPU_ENV, "1"),
+                   help=f"trials a trial worker runs at once (default: ${TRIALS_PER_GPU_ENV}, else 1)")
     args = p.parse_args(argv)
-    stack = Stack(state_dir())
+    try:
+        credentials = Credentials.from_env()
+    except ValueError as e:
+        p.error(str(e))
+    stack = Stack(state_dir(), credentials=credentials)
     if args.action == "up":
         if stack.running():
             print(f"already running: {stack.running()} (make down first)")
             return 0
-        stack.up(args.workers)
+        stack.up(args.workers, args.trials_per_gpu)
         print(f"Prefect UI  http://{stack.host}:{stack.prefect_port}\nMLflow UI   {stack.mlflow_uri}\n"
-              f"logs        {stack.state / 'logs'}")
+              f"Optuna      {stack.dashboard_uri}\nlogs        {stack.state / 'logs'}")
     elif args.action == "down":
         stack.down()
     elif args.action == "status":
         print(stack.running() or "nothing running")
     else:  # env: for `eval $(python -m flows.ops.stack env)`
-        for key in ("PREFECT_API_URL", "MLFLOW_TRACKING_URI", "MAESTRO_LSTM_HOME", "PREFECT_LOCAL_STORAGE_PATH"):
+        for key in ("PREFECT_API_URL", "MLFLOW_TRACKING_URI", "OPTUNA_DASHBOARD_URL", "MAESTRO_LSTM_HOME",
+                    "PREFECT_LOCAL_STORAGE_PATH"):
             print(f"export {key}={stack.env()[key]}")
     return 0
 
