@@ -35,7 +35,7 @@ def test_an_unknown_key_is_refused_with_the_known_ones(tmp_path):
     message = refused(tmp_path, {**BASE, "search": {"hiden_size": [64, 128]}})
     assert message.startswith("unknown key `hiden_size` in x.yaml; known: batch_size, dropout, ")
     assert "hidden_size" in message and "num_layers" in message and ", seed" not in message
-    assert "unknown key `trails` in x.yaml; known: description, enqueue, fixed" in refused(tmp_path, {**BASE,
+    assert "unknown key `trails` in x.yaml; known: checkpoint_minutes, description, enqueue, fixed" in refused(tmp_path, {**BASE,
                                                                                                     "trails": 3})
     assert "unknown range key (of `lr`) `hi`" in refused(tmp_path, {**BASE, "search": {"lr": {"low": 0.1,
                                                                                             "high": 1, "hi": 2}}})
