@@ -16,6 +16,7 @@ from mlflow.tracking import MlflowClient
 from optuna.trial import TrialState
 
 from flows import names
+from flows.requeue import retried_from
 
 from pg import postgres_server, require_postgres
 from stack import (
@@ -142,6 +143,7 @@ def test_more_parallel_trials_than_workers_wait_their_turn(stack, optuna_url):
 
 
 def test_worker_killed_mid_trial(stack, optuna_url, slow_space):
+    """A worker and its trial killed mid-epoch on PostgreSQL: the trial continues from its checkpoint."""
     sweep = start_sweep(stack, space=slow_space, n_trials=2, study_name="kill-worker", storage=optuna_url)
     victim = wait_for(lambda: trial_in_training(stack, "kill-worker"), 400, "a trial in training")
     worker, flow_run_id = victim.data.tags[names.WORKER], victim.data.tags[names.FLOW_RUN_ID]
@@ -161,10 +163,17 @@ def test_worker_killed_mid_trial(stack, optuna_url, slow_space):
     assert killed["state"] == "Crashed"  # by the zombie automation: its heartbeats stopped
     study = optuna.load_study(study_name="kill-worker", storage=optuna_url)
     assert len([t for t in study.trials if t.state in (TrialState.COMPLETE, TrialState.PRUNED)]) == 2
-    lost = [t for t in study.trials if t.user_attrs.get(names.MLFLOW_RUN_ID) == victim.info.run_id]
-    assert len(lost) == 1 and lost[0].state == TrialState.FAIL and "Crashed" in lost[0].user_attrs[names.FAIL_REASON]
+    # the lost attempt is FAIL (by the sweep, or by Optuna for its stale heartbeat), and the trial continuing it
+    # went on from its checkpoint, in the same MLflow run, each epoch logged once
+    attempts = [t for t in study.trials if t.user_attrs.get(names.MLFLOW_RUN_ID) == victim.info.run_id]
+    lost, continued = attempts
+    assert lost.state == TrialState.FAIL and "Crashed" in lost.user_attrs.get(names.FAIL_REASON, "Crashed")
+    assert continued.state == TrialState.COMPLETE and retried_from(continued) == lost.number
+    assert names.RESUMED_FROM in continued.user_attrs
+    history = MlflowClient(stack.mlflow_uri).get_metric_history(victim.info.run_id, "train_loss")
+    assert sorted(m.step for m in history) == list(range(1, 13))
     status = {r.info.run_id: r.info.status for r in runs_of(stack, "kill-worker")}
-    assert status[victim.info.run_id] == "FAILED"
+    assert status[victim.info.run_id] == "FINISHED"
     assert "RUNNING" not in status.values()
 
 
