@@ -98,6 +98,10 @@ MUSIC_DIR = "music"
 PLOTS_DIR = "optuna"
 TRIALS_CSV = "trials.csv"
 MANIFEST = "manifest.json"
+DATA_ROLE = "data"  # ROLE of the run that holds a published data set (flows/sweep/publish.py)
+DATA_KEY = "maestro.data_key"  # its content key: the prepared directory's name
+DATA_COMPLETE = "maestro.data_complete"  # "true" once every file is up
+DATA_DIR, CHECKSUMS = "data", "checksums.json"  # its artifacts: the prepared set, the sha256 of each file
 
 # --- the Model Registry --------------------------------------------------------------------------------
 CHAMPION, CHALLENGER = "champion", "challenger"

@@ -112,7 +112,8 @@ class Stack:
         env = self.env() | {WORKER_ENV: name}
         if gpu is not None:
             env["CUDA_VISIBLE_DEVICES"] = gpu
-        return self._spawn(name, [str(BIN / "prefect"), "worker", "start", "--pool", TRIAL_POOL, "--type",
+        # flows.ops.worker: `prefect worker start` that passes a SIGTERM on to its trials first
+        return self._spawn(name, [str(BIN / "python"), "-m", "flows.ops.worker", "--pool", TRIAL_POOL, "--type",
                                   "process", "--name", name, "--limit", str(limit)], env)
 
     def start_sweep_worker(self, name: str = "sweep-worker") -> int:

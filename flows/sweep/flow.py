@@ -11,8 +11,10 @@ Its imports are absolute: Prefect runs a deployment's entrypoint as a script, ou
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import optuna
-from prefect import flow, get_run_logger
+from prefect import flow, get_run_logger, task
 from prefect.client.orchestration import get_client
 from prefect.runtime import flow_run
 
@@ -38,6 +40,7 @@ from flows.sweep.launch import run_trials
 from flows.sweep.params import SweepParams, validate
 from flows.sweep.prepare import prepare_data
 from flows.sweep.progress import Progress
+from flows.sweep.publish import publish
 from flows.sweep.registry import promote
 from flows.sweep.summary import BestTrial, StudySummary, log_study_plots, log_trials_table, summarise
 from flows.sweep.warm_start import enqueue_first
@@ -77,7 +80,8 @@ def study(data_dir: str = "", space: str = "smoke", n_trials: int = 0, n_paralle
                 p.n_trials, parent)
 
     progress = Progress(opt, p.n_trials)
-    run_trials(p, opt, optuna_storage, str(prepared), parent, logger, progress, budget)
+    data_run = publish_data(prepared, p.experiment)
+    run_trials(p, opt, optuna_storage, str(prepared), parent, logger, progress, budget, data_run)
 
     summary = StudySummary(p.study_name, p.space.name, p.n_trials, finished(opt), manifest.input_hash, parent,
                            BestTrial.of(opt), budget_hours=budget.hours, budget_reached=budget.reached)
@@ -111,6 +115,12 @@ def open_study(p: SweepParams, storage, data_hash: str) -> optuna.Study:
     if DATA_HASH not in opt.user_attrs:
         opt.set_user_attr(DATA_HASH, data_hash)
     return opt
+
+
+@task(name="publish", retries=3, retry_delay_seconds=10)
+def publish_data(prepared: Path, experiment: str) -> str:
+    """The prepared data set in the artifact store, for workers that do not share this machine's folders."""
+    return publish(prepared, experiment)
 
 
 def tag_sweep(study_name: str) -> None:

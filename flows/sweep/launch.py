@@ -86,7 +86,7 @@ def fail_dead_trials(study: optuna.Study, storage, client: SyncPrefectClient, lo
 
 
 def run_trials(p: SweepParams, study: optuna.Study, storage, prepared: str, parent_run: str, logger,
-               progress: Progress, budget: Budget) -> None:
+               progress: Progress, budget: Budget, data_run: str = "") -> None:
     """Keep `n_parallel` trial flow runs in flight until `n_trials` trials have finished.
 
     In flight means every live trial flow run of the study, adopted ones included; more than there are
@@ -122,7 +122,7 @@ def run_trials(p: SweepParams, study: optuna.Study, storage, prepared: str, pare
                 run = run_deployment(deployment(TRIAL_FLOW, TRIAL_DEPLOYMENT), timeout=0, as_subflow=True,
                                      tags=[study_tag(p.study_name)],
                                      parameters=dict(study_name=p.study_name, space=str(p.space.path),
-                                                     prepared=prepared, parent_run=parent_run,
+                                                     prepared=prepared, data_run=data_run, parent_run=parent_run,
                                                      experiment=p.experiment, storage=p.storage,
                                                      seed=seed + len(launched)))
                 launched.append(run.id)

@@ -51,6 +51,7 @@ from flows.settings import state_dir
 from flows.space import Space, load_space
 from flows.storage import heartbeat, make_storage, trial_id
 from flows.trial import checkpoints
+from flows.trial.data import local_data
 from flows.trial.outputs import Music, log_results
 from flows.trial.phases import Phases, peak_memory
 from flows.trial.retry import server_step, transient
@@ -71,10 +72,12 @@ def trial_device() -> str:
 
 @flow(name=TRIAL_FLOW, log_prints=True)
 def trial(study_name: str, space: str, prepared: str, parent_run: str, experiment: str = EXPERIMENT,
-          storage: str = "", seed: int = 0) -> dict:
+          storage: str = "", seed: int = 0, data_run: str = "") -> dict:
     """Ask Optuna for a trial of `study_name`, train it on `prepared`, report, prune, tell.
 
-    `seed` seeds this trial's sampler (TPE) and its training; the sweep gives every trial flow its own."""
+    `seed` seeds this trial's sampler (TPE) and its training; the sweep gives every trial flow its own.
+    `data_run`: the MLflow run holding the data set, fetched from there where `prepared` is not on this
+    machine (flows/trial/data.py)."""
     phases = Phases()  # start-up: this process's start to here
     with phases("setup"):
         search, optuna_storage = load_space(space), make_storage(storage)
@@ -84,6 +87,8 @@ def trial(study_name: str, space: str, prepared: str, parent_run: str, experimen
     origin = retried_from(optuna_storage.get_trial(trial_id(optuna_storage, study_name, live.number)))
     with heartbeat(optuna_storage, study_name, live.number):
         run_id = open_run(study, live, experiment, parent_run, search, origin)
+        with phases("data_fetch"):
+            prepared = str(fetch_data(prepared, data_run))
         return objective(study, optuna_storage, live, origin, run_id, search, prepared, seed, phases)
 
 
@@ -129,6 +134,11 @@ def open_run(study: optuna.Study, live: optuna.Trial, experiment: str, parent_ru
         tracking.set_tags(run_id, {TRIAL_NUMBER: live.number, RETRY_OF: origin, STOPPED: ""})
     tracking.set_tags(run_id, {DEVICE: trial_device(), FLOW_RUN_ID: str(flow_run.id or ""), WORKER: worker_name()})
     return run_id
+
+
+@server_step
+def fetch_data(prepared: str, data_run: str) -> Path:
+    return local_data(prepared, data_run)
 
 
 @server_step

@@ -10,6 +10,17 @@ import json
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+# A copy of a prepared directory made on another machine (the study's published data set) carries the MIDI
+# files of its test split here, by their names: generation takes a prompt's rhythm from its MIDI file.
+SOURCES = "midi"
+
+
+def source_midi(prepared: Path, data_dir: str | Path, name: str) -> Path:
+    """A file of the data set: where it was prepared, else the copy a published data set carries."""
+    original = Path(data_dir) / name
+    copy = Path(prepared) / SOURCES / name
+    return copy if not original.is_file() and copy.is_file() else original
+
 
 @dataclass
 class SplitSummary:

@@ -31,7 +31,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from lstm.data.manifest import load_manifest
+from lstm.data.manifest import load_manifest, source_midi
 from lstm.data.vocab import UNKNOWN_ID
 from lstm.data.windows import load_vocab
 
@@ -187,7 +187,8 @@ def prompts_from_test(prepared_dir: str | Path, vocab: list[str], seq_len: int, 
     for k in range(n):
         i = usable[k % len(usable)]
         toks = pieces[i][:seq_len]
-        prompts.append(Prompt([index.get(t, UNKNOWN_ID) for t in toks], toks, names[i], data_dir / names[i]))
+        prompts.append(Prompt([index.get(t, UNKNOWN_ID) for t in toks], toks, names[i],
+                              source_midi(prepared_dir, data_dir, names[i])))
     return prompts
 
 
