@@ -2,8 +2,10 @@
 # `make compose-smoke`: the docker stack for real, on CPUs. Builds the images (TORCH=cpu, docker/images.sh), brings
 # docker/compose.yaml up under its own project name on free loopback ports, waits for `deploy`, measures the stack's
 # memory at rest (docker/pss.py), runs `prefect deployment run study/sweep` with 2 trials on the embedded data
-# through the stack's workers on its PostgreSQL, checks the MLflow runs and the registered champion, and takes
-# everything down again (volumes included), also when a step fails. Needs a Docker engine; about 10 min once the
+# through the stack's workers on its PostgreSQL (one of them, worker-gpu-1, on a volume of its own: it fetches the
+# data set from the artifact store), checks the MLflow runs and the registered champion, kills the container of a
+# worker in the middle of a trial and checks that the trial continues from its checkpoint on the other, and takes
+# everything down again (volumes included), also when a step fails. Needs a Docker engine; about 12 min once the
 # images exist.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -122,6 +124,12 @@ if sorted((s, pool) for _, s, pool in states) != [("COMPLETED", names.SWEEP_POOL
     problems.append(f"expected three COMPLETED flow runs, a sweep on pool cpu and two trials on gpu: {states}")
 if not all((r.data.tags.get(names.WORKER) or "").startswith("worker-gpu") for r in trials):
     problems.append("a trial ran outside the gpu pool's workers")
+# worker-gpu-1 has a volume of its own and no dataset: its trial fetched the data set from the artifact store
+remote = [r for r in trials if r.data.tags.get(names.WORKER) == "worker-gpu-1"]
+print("    worker-gpu-1 (nothing shared) fetched the data set in",
+      [round(r.data.metrics.get(names.phase_metric("data_fetch"), float("nan")), 2) for r in remote], "s")
+if not remote:
+    problems.append("worker-gpu-1, which shares no folder with the servers' machine, ran no trial")
 import json, urllib.request
 with urllib.request.urlopen("http://optuna-dashboard:8080/api/studies", timeout=60) as r:  # over PostgreSQL
     shown = [s["study_name"] for s in json.load(r)["study_summaries"]]
@@ -129,4 +137,56 @@ print("    optuna-dashboard shows the studies", shown)
 if "compose-smoke" not in shown:
     problems.append(f"optuna-dashboard does not show the study compose-smoke: {shown}")
 sys.exit("\n".join(problems) or None)
+PY
+
+phase "a trial continued after its worker's container is killed (docker kill: SIGKILL)"
+cat >"$work/six-epochs.yaml" <<'YAML'
+description: smoke's model, six epochs, no early stop, a checkpoint every few seconds
+trials: 1
+pruner: {type: none}
+checkpoint_minutes: 0.05
+fixed: {model: embed, seq_len: 32, windows_per_epoch: 8192, embed_dim: 32, optimizer: adamw, patience: 0,
+        batch_size: 32, epochs: 6, hidden_size: 64, lr: 0.005}
+YAML
+for service in worker-cpu worker-gpu worker-gpu-1; do  # the space file, where sweep and trials read it
+    "${compose[@]}" exec -T "$service" sh -c 'cat > /tmp/six-epochs.yaml' <"$work/six-epochs.yaml"
+done
+"${compose[@]}" exec -T worker-cpu prefect deployment run study/sweep -p space=/tmp/six-epochs.yaml \
+    -p n_trials=1 -p study_name=compose-kill >/dev/null
+victim=$("${compose[@]}" exec -T worker-cpu python - <<'PY'
+import time
+from mlflow import MlflowClient
+from flows import names
+c, deadline = MlflowClient(), time.monotonic() + 900
+while time.monotonic() < deadline:
+    exp = c.get_experiment_by_name(names.EXPERIMENT)
+    for r in c.search_runs([exp.experiment_id], f"tags.`{names.STUDY}` = 'compose-kill'"):
+        if r.data.tags.get(names.PARENT_RUN) and len(c.get_metric_history(r.info.run_id, "train_loss")) >= 2:
+            print(r.data.tags[names.WORKER]); raise SystemExit
+    time.sleep(2)
+raise SystemExit("no trial of compose-kill reached its third epoch")
+PY
+)
+phase "killing $victim's container in its third epoch"
+"$DOCKER" kill "$("${compose[@]}" ps -q "$victim")" >/dev/null
+"${compose[@]}" exec -T worker-cpu python - <<'PY'
+import time
+import optuna
+from mlflow import MlflowClient
+from flows import names
+from flows.requeue import retried_from
+from flows.storage import make_storage
+deadline = time.monotonic() + 900
+while time.monotonic() < deadline:
+    trials = optuna.load_study(study_name="compose-kill", storage=make_storage("")).trials
+    if any(t.state.name == "COMPLETE" for t in trials):
+        break
+    time.sleep(5)
+lost, done = trials
+steps = sorted(m.step for m in MlflowClient().get_metric_history(done.user_attrs[names.MLFLOW_RUN_ID], "train_loss"))
+print(f"    trial {lost.number} {lost.state.name} ({lost.user_attrs.get(names.FAIL_REASON)}); trial {done.number} "
+      f"{done.state.name} on {done.user_attrs.get(names.WORKER)}, resumed from {done.user_attrs.get(names.RESUMED_FROM)}; "
+      f"epochs logged {steps}")
+assert lost.state.name == "FAIL" and done.state.name == "COMPLETE" and retried_from(done) == lost.number, trials
+assert names.RESUMED_FROM in done.user_attrs and steps == [1, 2, 3, 4, 5, 6], steps
 PY

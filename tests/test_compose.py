@@ -181,9 +181,20 @@ def test_workers_are_wired(rendered):
         assert env["MAESTRO_LSTM_HOME"] == "/data" and env[names.WORKER_ENV] == name
         # the zombie automation (flows/ops/deploy.py) waits for three of these heartbeats
         assert int(env["PREFECT_FLOWS_HEARTBEAT_FREQUENCY"]) == names.FLOW_RUN_HEARTBEAT_SECONDS
-        assert any(v.endswith(":/maestro:ro") for v in _vols(w)), _vols(w)
-        assert any(":/data" in v for v in _vols(w)), _vols(w)
+        if name == "worker-gpu-1":  # shares nothing with the servers' machine: no dataset, a /data of its own
+            assert all("/maestro" not in v for v in _vols(w)), _vols(w)
+            assert any("lstm-data-gpu-1" in v and ":/data" in v for v in _vols(w)), _vols(w)
+        else:
+            assert any(v.endswith(":/maestro:ro") for v in _vols(w)), _vols(w)
+            assert any(":/data" in v for v in _vols(w)), _vols(w)
         assert w["image"] == services["deploy"]["image"]
+
+
+def test_trial_workers_pass_sigterm_on_and_wait_for_their_trials(rendered):
+    for name in TRIAL_WORKERS:
+        w = rendered["services"][name]
+        assert w["command"][:3] == ["python", "-m", "flows.ops.worker"], w["command"]
+        assert str(w["stop_grace_period"]).startswith("40"), w["stop_grace_period"]  # 40s: the trials' time
 
 
 def test_sweeps_and_trials_have_their_pools(rendered):

@@ -2,7 +2,8 @@
 memory it peaked at (`peak_host_memory_mb`, `peak_gpu_memory_mb`): what a worker machine must hold.
 
 Phases: `startup` (the trial process's start to its flow body: interpreter, imports, Prefect's engine),
-`setup` (the study loaded, the trial asked for), `data_load`, `training` and `evaluation` (lstm.train's
+`setup` (the study loaded, the trial asked for), `data_fetch` (the published data set downloaded, on a
+machine without the sweep's folder: flows/trial/data.py), `data_load`, `training` and `evaluation` (lstm.train's
 own timing) and `music` (the sample, its metrics and files). A trial's fixed cost is everything but
 `training` (no trial exports its model: flows/sweep/registry.py does, for the one it registers).
 """
