@@ -9,6 +9,7 @@ Free ports and a temporary state directory, so it never collides with a running 
 from __future__ import annotations
 
 import json
+import os
 import socket
 import subprocess
 import sys
@@ -81,6 +82,15 @@ def pids_of_flow_run(flow_run_id: str) -> list[int]:
         except OSError:
             continue
     return pids
+
+
+def kill_all(pids: list[int], sig: int) -> None:
+    """Signal each of `pids` that still exists (a machine that dies takes every process of the job)."""
+    for pid in pids:
+        try:
+            os.kill(pid, sig)
+        except ProcessLookupError:
+            pass
 
 
 def _client_json(stack: Stack, code: str, arg: str):

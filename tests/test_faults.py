@@ -23,6 +23,7 @@ from stack import (
     BIN,
     REPO,
     flow_run,
+    kill_all,
     pids_of_flow_run,
     prefect,
     run_sweep,
@@ -150,11 +151,7 @@ def test_worker_killed_mid_trial(stack, optuna_url, slow_space):
     pids = pids_of_flow_run(flow_run_id)
     assert pids
     stack.stop(worker, signal.SIGKILL)  # the worker and, by pid, the trial it ran: a machine that died
-    for pid in pids:
-        try:
-            os.kill(pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
+    kill_all(pids, signal.SIGKILL)
     stack.start_worker(f"{worker}-replacement")
     out, _ = sweep.communicate(timeout=900)
     assert sweep.returncode == 0, out[-3000:]
@@ -300,11 +297,7 @@ def test_a_machine_sharing_no_folder_fetches_the_data_and_continues_a_lost_trial
         assert victim.data.tags[names.WORKER] == "remote-0"
         pids = pids_of_flow_run(victim.data.tags[names.FLOW_RUN_ID])
         stack.stop("remote-0", signal.SIGKILL)
-        for pid in pids:
-            try:
-                os.kill(pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
+        kill_all(pids, signal.SIGKILL)
         start_worker_on_another_machine(stack, "remote-1", tmp_path / "remote-1")
         out, _ = sweep.communicate(timeout=900)
         assert sweep.returncode == 0, out[-3000:]

@@ -19,7 +19,17 @@ from optuna.trial import TrialState
 from flows import names
 from flows.requeue import retried_from
 
-from stack import BIN, REPO, flow_run, pids_of_flow_run, prefect, running_stack, start_sweep, trial_flow_runs
+from stack import (
+    BIN,
+    REPO,
+    flow_run,
+    kill_all,
+    pids_of_flow_run,
+    prefect,
+    running_stack,
+    start_sweep,
+    trial_flow_runs,
+)
 
 pytestmark = pytest.mark.e2e
 EPOCHS = 6
@@ -106,11 +116,7 @@ def test_a_trial_whose_worker_is_killed_continues_on_the_other(stack, six_epochs
     worker, flow_run_id = victim.data.tags[names.WORKER], victim.data.tags[names.FLOW_RUN_ID]
     pids = pids_of_flow_run(flow_run_id)
     stack.stop(worker, signal.SIGKILL)  # a machine that died: the worker and the trial it ran
-    for pid in pids:
-        try:
-            os.kill(pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
+    kill_all(pids, signal.SIGKILL)
     out, _ = sweep.communicate(timeout=900)
     assert sweep.returncode == 0, out[-3000:]
 

@@ -11,11 +11,14 @@ seconds for it; give the machine's stop 30 s or more (compose: `stop_grace_perio
 
 from __future__ import annotations
 
+import ctypes
 import os
 import signal
 import subprocess
 import sys
 from pathlib import Path
+
+PR_SET_PDEATHSIG = 1  # linux/prctl.h
 
 
 def children() -> dict[int, list[int]]:
@@ -39,10 +42,25 @@ def descendants(pid: int) -> list[int]:
     return found
 
 
+def _die_with_parent() -> None:
+    try:
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+    except (OSError, AttributeError):  # not Linux: a SIGKILL of this process leaves the worker running
+        pass
+
+
 def main(argv: list[str]) -> int:
-    worker = subprocess.Popen([str(Path(sys.executable).parent / "prefect"), "worker", "start", *argv])
+    # Its own session, so that a signal to this process's group (Stack.stop, a shell's kill) reaches it once, from
+    # here; and it dies with this process (PR_SET_PDEATHSIG), so nothing outlives a SIGKILL of the group.
+    worker = subprocess.Popen([str(Path(sys.executable).parent / "prefect"), "worker", "start", *argv],
+                              start_new_session=True, preexec_fn=_die_with_parent)
+
+    stopping = []
 
     def stop(signum, frame) -> None:
+        if stopping:  # once: a second SIGTERM would make Prefect's worker kill itself at once
+            return
+        stopping.append(signum)
         runs = descendants(worker.pid)  # the flow runs' processes (a supervisor ignores it; its engine stops)
         worker.send_signal(signal.SIGTERM)  # first: it takes no new flow run, and waits for its own to end
         for pid in runs:
