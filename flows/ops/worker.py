@@ -5,8 +5,8 @@ Prefect's worker takes SIGTERM as "stop taking flow runs" and leaves the process
 started alone (each runs in its own session). When the machine then goes (a container stopped, a pod
 evicted, a spot VM reclaimed) they are killed without a warning, and a trial loses the training since its
 last checkpoint. Here a SIGTERM reaches the trials first: each stops at its next batch with a checkpoint
-(flows/trial/stop.py), while the worker takes no new one and ends once they have. A trial needs a few
-seconds for it; give the machine's stop 30 s or more (compose: `stop_grace_period`).
+(flows/trial/stop.py) while the worker is paused (it takes no new flow run meanwhile); then the worker is
+stopped. A trial needs a few seconds for it; give the machine's stop 30 s or more (compose: `stop_grace_period`).
 """
 
 from __future__ import annotations
@@ -16,9 +16,11 @@ import os
 import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 PR_SET_PDEATHSIG = 1  # linux/prctl.h
+GRACE_SECONDS = 25  # for the trials to save their checkpoints: inside the usual 30 s before SIGKILL
 
 
 def children() -> dict[int, list[int]]:
@@ -42,6 +44,14 @@ def descendants(pid: int) -> list[int]:
     return found
 
 
+def running(pid: int) -> bool:
+    """Alive and not a zombie (a child of the paused worker that has ended is one until the worker reaps it)."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except (OSError, IndexError):
+        return False
+
+
 def _die_with_parent() -> None:
     try:
         ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
@@ -62,12 +72,19 @@ def main(argv: list[str]) -> int:
             return
         stopping.append(signum)
         runs = descendants(worker.pid)  # the flow runs' processes (a supervisor ignores it; its engine stops)
-        worker.send_signal(signal.SIGTERM)  # first: it takes no new flow run, and waits for its own to end
+        # Paused meanwhile, it takes no new flow run (not the continuation of one it runs), and it cannot end its
+        # flow runs before they have saved their checkpoints (once it exits, their output has nowhere to go).
+        worker.send_signal(signal.SIGSTOP)
         for pid in runs:
             try:
                 os.kill(pid, signal.SIGTERM)
             except ProcessLookupError:
                 pass
+        deadline = time.monotonic() + GRACE_SECONDS
+        while any(running(p) for p in runs) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        worker.send_signal(signal.SIGCONT)
+        worker.send_signal(signal.SIGTERM)
 
     signal.signal(signal.SIGTERM, stop)
     return worker.wait()
