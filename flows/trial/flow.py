@@ -23,8 +23,6 @@ from pathlib import Path
 import optuna
 import torch
 from prefect import flow, get_run_logger
-from prefect.client.orchestration import get_client
-from prefect.client.schemas.objects import StateType
 from prefect.runtime import flow_run
 
 from flows import tracking
@@ -37,7 +35,6 @@ from flows.names import (
     MLFLOW_RUN_ID,
     OPTUNA_STATE,
     PRUNED_REASON,
-    RESUMED_FROM,
     RETRY_OF,
     STOPPED,
     TEST_ACCURACY,
@@ -46,12 +43,12 @@ from flows.names import (
     WORKER,
     WORKER_ENV,
 )
-from flows.requeue import lose, retried_from
+from flows.requeue import retried_from
 from flows.settings import state_dir
 from flows.space import Space, load_space
 from flows.storage import heartbeat, make_storage, trial_id
 from flows.trial import checkpoints
-from flows.trial.data import local_data
+from flows.trial.continuing import end_stopped, fetch_data, resume_from
 from flows.trial.outputs import Music, log_results
 from flows.trial.phases import Phases, peak_memory
 from flows.trial.retry import server_step, transient
@@ -137,23 +134,6 @@ def open_run(study: optuna.Study, live: optuna.Trial, experiment: str, parent_ru
 
 
 @server_step
-def fetch_data(prepared: str, data_run: str) -> Path:
-    return local_data(prepared, data_run)
-
-
-@server_step
-def resume_from(live: optuna.Trial, run_id: str, run_dir: Path) -> tuple[tuple[int, int] | None, set[int]]:
-    """The checkpoint this trial goes on from (the furthest of this machine's and the artifact store's)
-    and the epochs already logged to its run."""
-    at = checkpoints.fetch(run_id, run_dir)
-    if at is None:
-        return None, set()
-    live.set_user_attr(RESUMED_FROM, checkpoints.describe(at))  # the sweep announces it
-    tracking.set_tags(run_id, {RESUMED_FROM: checkpoints.describe(at)})
-    return at, checkpoints.logged_epochs(run_id)
-
-
-@server_step
 def log_epoch(run_id: str, m: dict) -> None:
     tracking.log_metrics(run_id, {k: m[k] for k in EPOCH_METRICS}, step=m["epoch"])
 
@@ -173,19 +153,6 @@ def log_music(music: Music, run_id: str) -> None:
 @server_step
 def log_costs(run_id: str, phases: Phases, uploads: checkpoints.Uploader) -> None:
     tracking.log_metrics(run_id, {**phases.metrics(), **peak_memory(), **uploads.metrics()})
-
-
-@server_step
-def end_stopped(study: optuna.Study, storage, live: optuna.Trial, run_id: str, stopped: Interrupted) -> str:
-    """A trial SIGTERM stopped: its run ends KILLED, tagged `stopped` (cancelled or preempted), and the
-    trial continues as a new one from the checkpoint just uploaded (a cancel does not count as a loss)."""
-    with get_client(sync_client=True) as client:
-        cancelled = client.read_flow_run(flow_run.id).state.type == StateType.CANCELLING
-    how = "cancelled" if cancelled else "preempted"
-    tracking.set_tags(run_id, {STOPPED: how, OPTUNA_STATE: "FAIL"})
-    tracking.close_run(run_id, "KILLED")
-    reason = f"{how} in epoch {stopped.epoch} after {stopped.batches} batches, checkpoint saved"
-    return lose(study, storage, live.number, reason, lost=not cancelled) or reason
 
 
 @server_step
