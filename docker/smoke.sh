@@ -145,7 +145,7 @@ description: smoke's model, six epochs, no early stop, a checkpoint every few se
 trials: 1
 pruner: {type: none}
 checkpoint_minutes: 0.05
-fixed: {model: embed, seq_len: 32, windows_per_epoch: 8192, embed_dim: 32, optimizer: adamw, patience: 0,
+fixed: {model: embed, seq_len: 32, windows_per_epoch: 4096, embed_dim: 32, optimizer: adamw, patience: 0,
         batch_size: 32, epochs: 6, hidden_size: 64, lr: 0.005}
 YAML
 for service in worker-cpu worker-gpu worker-gpu-1; do  # the space file, where sweep and trials read it
@@ -170,15 +170,15 @@ PY
 phase "killing $victim's container in its third epoch"
 "$DOCKER" kill "$("${compose[@]}" ps -q "$victim")" >/dev/null
 "${compose[@]}" exec -T worker-cpu python - <<'PY'
-import time
+import os, time
 import optuna
 from mlflow import MlflowClient
 from flows import names
 from flows.requeue import retried_from
 from flows.storage import make_storage
-deadline = time.monotonic() + 900
+storage, deadline = make_storage(os.environ[names.STORAGE_ENV]), time.monotonic() + 900  # the stack's PostgreSQL
 while time.monotonic() < deadline:
-    trials = optuna.load_study(study_name="compose-kill", storage=make_storage("")).trials
+    trials = optuna.load_study(study_name="compose-kill", storage=storage).trials
     if any(t.state.name == "COMPLETE" for t in trials):
         break
     time.sleep(5)
