@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import time
 
-from ..trial.retry import transient
+from ..unreachable import unreachable
 
 PATIENCE_SECONDS = 300
 WAITS = (5, 10, 20, 30)  # seconds between tries; then the last, until the patience is spent
@@ -36,7 +36,7 @@ def patiently(poll, logger, patience: float = PATIENCE_SECONDS):
             return poll()
         except Exception as exc:
             left = deadline - time.monotonic()
-            if not transient(exc) or left <= 0:
+            if not unreachable(exc) or left <= 0:
                 raise
             wait = min(WAITS[min(tries, len(WAITS) - 1)], left)
             logger.warning("a server did not answer (%s); trying again in %.0fs, giving up in %.0fs",
