@@ -15,6 +15,9 @@ TRIALS_PER_GPU_ENV = "TRIALS_PER_GPU"  # make up's and compose's setting: a tria
 SWEEP_FLOW, SWEEP_DEPLOYMENT = "study", "sweep"  # deployment `study/sweep`
 TRIAL_FLOW, TRIAL_DEPLOYMENT = "trial", "run"  # deployment `trial/run`
 FLOW_RUN_HEARTBEAT_SECONDS = 30  # Prefect's minimum; drives the zombie automation (flows/ops/deploy.py)
+# PREFECT_CLIENT_MAX_RETRIES for every client of the stack: Prefect's own backoff (2, 4, ... 128 s) rides out a
+# restarting server for about 4 minutes, as the trials' steps do (flows/trial/retry.py); its default 5 is 1 minute
+PREFECT_CLIENT_RETRIES = 7
 WORKER_ENV = "MAESTRO_WORKER"  # a worker's name, in its environment: trials record where they ran
 STORAGE_ENV = "OPTUNA_STORAGE"  # the study storage URL, in the environment of the docker stack's workers
 
@@ -44,7 +47,8 @@ def artifact_key(*parts: str) -> str:
 
 # --- Optuna --------------------------------------------------------------------------------------------
 TRIAL_HEARTBEAT_SECONDS = 10  # a trial's heartbeat on PostgreSQL storage
-TRIAL_GRACE_SECONDS = 60  # a trial whose heartbeat is older is failed (and retried) by fail_stale_trials
+TRIAL_GRACE_SECONDS = 120  # a trial whose heartbeat is older is failed (and retried) by fail_stale_trials;
+# twice a PostgreSQL restart's minute, so that beats missed while it is down do not make a live trial stale
 STUDY_SPACE = "space"  # study user attribute: the search space a study was searched with
 MAX_RESTARTS = "max_restarts"  # study user attribute: how often a lost trial continues (flows/requeue.py)
 LOSSES = "losses"  # trial user attribute: how often it was lost (a worker died, preempted); a cancel is none

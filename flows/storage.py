@@ -8,11 +8,13 @@ from its checkpoint.
 
 from __future__ import annotations
 
+import logging
 import threading
 from contextlib import contextmanager
 
 import optuna
-from optuna.exceptions import UpdateFinishedTrialError
+import sqlalchemy.exc
+from optuna.exceptions import StorageInternalError, UpdateFinishedTrialError
 from optuna.storages import JournalStorage, RDBStorage
 from optuna.storages.journal import JournalFileBackend
 from optuna.trial import TrialState
@@ -20,6 +22,7 @@ from optuna.trial import TrialState
 from .names import FAIL_REASON, TRIAL_GRACE_SECONDS, TRIAL_HEARTBEAT_SECONDS
 from .settings import state_dir
 
+log = logging.getLogger(__name__)
 FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)  # what counts towards a study's n_trials
 
 
@@ -83,7 +86,9 @@ def heartbeat(storage: optuna.storages.BaseStorage, study_name: str, number: int
     """Record a heartbeat for the trial while the block runs (RDB storages with `heartbeat_interval` only).
 
     `study.optimize` runs such a thread itself; an ask-and-tell trial has to. A trial whose heartbeats stop
-    for TRIAL_GRACE_SECONDS is failed by `optuna.storages.fail_stale_trials`, which the sweep calls."""
+    for TRIAL_GRACE_SECONDS is failed by `optuna.storages.fail_stale_trials`, which the sweep calls. A beat
+    that fails (the database restarting) is logged and the thread beats on: a dead thread would make a live
+    trial look lost once the database is back."""
     interval = storage.get_heartbeat_interval() if isinstance(storage, RDBStorage) else None
     if not interval:
         yield
@@ -93,7 +98,12 @@ def heartbeat(storage: optuna.storages.BaseStorage, study_name: str, number: int
 
     def beat():
         while not stop.is_set():
-            storage.record_heartbeat(tid)
+            try:
+                storage.record_heartbeat(tid)
+            except (StorageInternalError, sqlalchemy.exc.SQLAlchemyError) as exc:  # PostgreSQL restarting: beat on
+                cause = exc.__cause__ or exc
+                log.warning("trial %d: heartbeat not recorded (%s); trying again in %ss", number,
+                            str(cause).splitlines()[0][:200], interval)
             stop.wait(interval)
 
     thread = threading.Thread(target=beat, daemon=True, name=f"optuna-heartbeat-{number}")

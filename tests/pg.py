@@ -269,6 +269,11 @@ class PostgresServer:
                                      f"{(out.stderr or out.stdout).strip()}\n--- server.log ---\n{_tail(self.logfile)}")
         self._stopped = False
 
+    def start(self) -> None:
+        """Start the server again after ``stop()``, on its port and with its data (a restart's second half)."""
+        if self._stopped:
+            self._start()
+
     def stop(self) -> None:
         """Stop the server (fast shutdown), killing the postmaster if pg_ctl cannot; idempotent."""
         if self._stopped:

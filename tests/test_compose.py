@@ -179,8 +179,9 @@ def test_workers_are_wired(rendered):
         assert env[names.STORAGE_ENV].startswith("postgresql+psycopg2://")
         assert env[names.STORAGE_ENV].endswith("@postgres:5432/optuna")
         assert env["MAESTRO_LSTM_HOME"] == "/data" and env[names.WORKER_ENV] == name
-        # the zombie automation (flows/ops/deploy.py) waits for three of these heartbeats
+        # the zombie automation (flows/ops/deploy.py) waits for five of these heartbeats
         assert int(env["PREFECT_FLOWS_HEARTBEAT_FREQUENCY"]) == names.FLOW_RUN_HEARTBEAT_SECONDS
+        assert int(env["PREFECT_CLIENT_MAX_RETRIES"]) == names.PREFECT_CLIENT_RETRIES  # a server restart's patience
         if name == "worker-gpu-1":  # shares nothing with the servers' machine: no dataset, a /data of its own
             assert all("/maestro" not in v for v in _vols(w)), _vols(w)
             assert any("lstm-data-gpu-1" in v and ":/data" in v for v in _vols(w)), _vols(w)

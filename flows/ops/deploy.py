@@ -37,7 +37,9 @@ from ..names import (
 )
 from ..settings import REPO
 
-ZOMBIE_AFTER = timedelta(seconds=3 * FLOW_RUN_HEARTBEAT_SECONDS)
+# five missed beats rather than three: a restarting Prefect server (down a minute, then ~20 s to
+# start) must not make live flow runs look dead; a dead worker's trial is continued a minute later for it
+ZOMBIE_AFTER = timedelta(seconds=5 * FLOW_RUN_HEARTBEAT_SECONDS)
 ZOMBIE_AUTOMATION = "maestro-lstm: crash flow runs whose heartbeats stopped"
 DEPLOYMENTS = (("flows/sweep/flow.py:study", SWEEP_FLOW, SWEEP_DEPLOYMENT, SWEEP_POOL),
                ("flows/trial/flow.py:trial", TRIAL_FLOW, TRIAL_DEPLOYMENT, TRIAL_POOL))

@@ -23,7 +23,14 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..names import FLOW_RUN_HEARTBEAT_SECONDS, SWEEP_POOL, TRIAL_POOL, TRIALS_PER_GPU_ENV, WORKER_ENV
+from ..names import (
+    FLOW_RUN_HEARTBEAT_SECONDS,
+    PREFECT_CLIENT_RETRIES,
+    SWEEP_POOL,
+    TRIAL_POOL,
+    TRIALS_PER_GPU_ENV,
+    WORKER_ENV,
+)
 from ..settings import state_dir
 from .credentials import Credentials
 from .machine import visible_gpus, wait_http
@@ -63,6 +70,7 @@ class Stack:
             "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
             "PREFECT_WORKER_QUERY_SECONDS": env.get("PREFECT_WORKER_QUERY_SECONDS", "2"),
             "PREFECT_FLOWS_HEARTBEAT_FREQUENCY": str(FLOW_RUN_HEARTBEAT_SECONDS),  # for flows/ops/deploy.py's automation
+            "PREFECT_CLIENT_MAX_RETRIES": str(PREFECT_CLIENT_RETRIES),  # a restarting server is waited for
             "MLFLOW_TRACKING_URI": self.mlflow_uri,
             "OPTUNA_DASHBOARD_URL": self.dashboard_uri,
             "MAESTRO_LSTM_HOME": str(self.state),

@@ -34,6 +34,7 @@ from ..requeue import continued_flow_runs, lose
 from ..storage import finished
 from .budget import Budget
 from .params import SweepParams
+from .patience import patiently
 from .progress import Progress
 
 POLL_SECONDS = 3
@@ -96,7 +97,8 @@ def run_trials(p: SweepParams, study: optuna.Study, storage, prepared: str, pare
     launched: list = []
     seed = p.seed + len(study.trials)  # each trial flow's sampler and training seed, distinct and reproducible
     with get_client(sync_client=True) as client:
-        while True:
+        def poll() -> bool:
+            """One look and launch; True once no trial of the study is in flight."""
             fail_dead_trials(study, storage, client, logger)
             progress.update()  # an event a trial start and end, for the watch and the UI
             live = live_trial_runs(client, p.study_name)  # before counting finished: never over-launch
@@ -129,6 +131,7 @@ def run_trials(p: SweepParams, study: optuna.Study, storage, prepared: str, pare
                 live.append(run)
                 logger.info("launched trial flow run %s (%d of %d finished, %d in flight)", run.name, done,
                             p.n_trials, len(live))
-            if not live:
-                return
+            return not live
+
+        while not patiently(poll, logger):  # a restarting server is waited for (flows/sweep/patience.py)
             time.sleep(POLL_SECONDS)

@@ -14,34 +14,20 @@ on from where it was.
 
 from __future__ import annotations
 
-import httpx
-import requests
-import sqlalchemy.exc
 import torch
-from mlflow.exceptions import MlflowException
 from prefect import task
 from prefect.cache_policies import NO_CACHE
 
+from flows.unreachable import unreachable
+
 DETERMINISTIC = (ValueError, torch.OutOfMemoryError, FloatingPointError)
-TRANSIENT = (ConnectionError, TimeoutError, requests.ConnectionError, requests.Timeout, httpx.TransportError,
-             sqlalchemy.exc.OperationalError, sqlalchemy.exc.DisconnectionError)
-UNAVAILABLE = (502, 503, 504)  # a proxy or server in front of MLflow that is restarting
 RETRY_DELAYS = [5, 10, 20, 30, 60, 60, 60]  # seconds between attempts: a server gets ~4 minutes to come back
 
 
 def transient(exc: BaseException) -> bool:
-    """True when `exc`, or an exception that caused it, says a server could not be reached."""
-    if isinstance(exc, DETERMINISTIC):
-        return False
-    seen = set()
-    while exc is not None and id(exc) not in seen:
-        seen.add(id(exc))
-        if isinstance(exc, TRANSIENT):
-            return True
-        if isinstance(exc, MlflowException) and exc.get_http_status_code() in UNAVAILABLE:
-            return True
-        exc = exc.__cause__ or exc.__context__
-    return False
+    """True when `exc`, or an exception that caused it, says a server could not be reached
+    (flows/unreachable.py), unless it is one that would fail the same way again."""
+    return not isinstance(exc, DETERMINISTIC) and unreachable(exc)
 
 
 def retry_if_transient(task, task_run, state) -> bool:
