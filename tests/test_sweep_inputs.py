@@ -76,10 +76,18 @@ def test_max_duration_is_validated(maestro_dir):
             sweep(max_duration=bad)
 
 
+def test_a_folder_of_fewer_than_three_files_is_refused_before_anything_runs(tmp_path):
+    (tmp_path / "a.mid").write_bytes(performance(1))
+    (tmp_path / "b.mid").write_bytes(performance(2))
+    with pytest.raises(ValueError, match="has 2 MIDI files: a plain folder needs at least 3"):
+        validate(str(tmp_path), "smoke", 1, 1, "", "", "x", 0)
+
+
 def test_each_data_set_has_its_own_registered_model(maestro_dir, tmp_path):
     plain = tmp_path / "My Bach MIDI"
     plain.mkdir()
-    (plain / "a.mid").write_bytes(performance(1))
+    for i, name in enumerate(("a", "b", "c"), 1):  # a folder needs three files: one a split
+        (plain / f"{name}.mid").write_bytes(performance(i))
     assert registered_name(None) == EMBEDDED_MODEL == "chorales-lstm"
     assert registered_name(maestro_dir) == MAESTRO_MODEL == "maestro-lstm"
     assert registered_name(plain) == "my-bach-midi-lstm"

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from lstm.data.dataset import layout
-from lstm.data.folder import DEFAULT_RATIOS, DEFAULT_SEED, check_ratios
+from lstm.data.folder import DEFAULT_RATIOS, DEFAULT_SEED, MIN_FILES, check_ratios, midi_files
 from lstm.data.maestro import DatasetError
 from lstm.data.tokens import PARTS, READERS
 
@@ -78,6 +78,9 @@ def validate(data_dir: str, space: str, n_trials: int, n_parallel: int, study_na
             kind = layout(path)  # a MAESTRO directory or a folder with MIDI files
         except DatasetError as exc:
             raise ValueError(str(exc)) from None
+        if kind == "folder" and len(midi_files(path)) < MIN_FILES:  # before preparing, as lstm prepare refuses it
+            raise ValueError(f"data_dir {data_dir} has {len(midi_files(path))} MIDI files: a plain folder needs at "
+                             f"least {MIN_FILES}, one each for train, validation and test")
         if kind == "folder" and max_duration is not None:
             raise ValueError(f"max_duration filters by the durations of the MAESTRO CSV; data_dir {data_dir} "
                              f"is a plain folder of MIDI files without one")

@@ -30,6 +30,7 @@ from lstm.data.tokens import TOKENIZER_VERSION
 
 from ..settings import state_dir
 
+SPLIT_RULE = 2  # bump when lstm.data.folder splits a folder otherwise (2: every split gets a file)
 SEQ_LEN = 100  # the prepared arrays' window count (manifest) is stated for this length; trials cut their own
 
 
@@ -47,7 +48,8 @@ def settings(max_duration: float | None, seq_len: int, reader: str, part: str = 
     """Every setting that changes what `prepare` makes of the same files."""
     return {"tokenizer": TOKENIZER_VERSION, "music21": version("music21"),  # metadata: no music21 import
             "max_duration": max_duration, "seq_len": seq_len, "reader": reader, "part": part,
-            "split_ratios": list(split_ratios), "split_seed": split_seed}  # how a plain folder is split
+            "split_ratios": list(split_ratios), "split_seed": split_seed,  # how a plain folder is split
+            "split_rule": SPLIT_RULE}
 
 
 def content_key(data_dir: Path, max_duration: float | None = None, seq_len: int = SEQ_LEN,
