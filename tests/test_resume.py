@@ -186,3 +186,23 @@ def test_a_cancelled_sweep_pauses_its_trial_and_running_it_again_resumes(stack, 
     lost, done = assert_continued_once(stack, name, victim.info.run_id)
     assert resumed_epoch(done) >= 3 and names.LOSSES not in lost.user_attrs
     assert done.user_attrs.get(names.LOSSES, 0) == 0  # a cancel is not a loss
+
+
+def test_a_trial_lost_more_than_max_restarts_stays_failed_with_its_reason(stack, six_epochs):
+    name = "resume-lost-for-good"
+    sweep = start_sweep(stack, space=six_epochs, n_trials=1, study_name=name, max_restarts=0)
+    victim = in_epoch(stack, name, 2)
+    worker = victim.data.tags[names.WORKER]
+    pids = pids_of_flow_run(victim.data.tags[names.FLOW_RUN_ID])
+    stack.stop(worker, signal.SIGKILL)
+    kill_all(pids, signal.SIGKILL)
+    out, _ = sweep.communicate(timeout=900)
+    stack.start_worker(worker)
+    assert sweep.returncode == 0, out[-3000:]
+
+    [lost] = study_of(stack, name)  # not continued: no second trial
+    assert lost.state == TrialState.FAIL
+    reason = lost.user_attrs[names.FAIL_REASON]
+    assert "Crashed" in reason and reason.endswith("lost 1 times (max_restarts 0): not continued"), reason
+    assert [r.info.status for r in trial_runs(stack, name)] == ["FAILED"]
+    assert f"trial {lost.number} FAIL: " in out  # the watch says it, with the reason
