@@ -101,8 +101,8 @@ def _client_json(stack: Stack, code: str, arg: str):
 
 
 def trial_flow_runs(stack: Stack, study: str) -> list[dict]:
-    """The trial flow runs of a study (Prefect tag `study:NAME`): id, state, created, start and end times, pool
-    and the process that ran it (`infrastructure_pid`, as its worker recorded it)."""
+    """The trial flow runs of a study (flow `trial`, Prefect tag `study:NAME`, which its sweep carries too): id,
+    state, created, start and end times, pool and the process that ran it (`infrastructure_pid`)."""
     code = ("import asyncio, json, sys\n"
             "from prefect.client.orchestration import get_client\n"
             "from prefect.client.schemas.filters import FlowFilter, FlowFilterName, FlowRunFilter, FlowRunFilterTags\n"
