@@ -291,7 +291,8 @@ def test_a_machine_sharing_no_folder_fetches_the_data_and_continues_a_lost_trial
     is killed mid-trial, and a second (a fresh machine) fetches the data set and the trial's checkpoint from the
     artifact store and completes the trial from there."""
     name = "no-shared-folder"
-    for worker in ("worker-0", "worker-1"):
+    trial_workers = [w for w in stack.running() if w.startswith("worker-")]  # a replacement an earlier test started too
+    for worker in trial_workers:
         stack.stop(worker)
     try:
         start_worker_on_another_machine(stack, "remote-0", tmp_path / "remote-0")
