@@ -13,7 +13,6 @@ from __future__ import annotations
 import argparse
 import logging
 import os
-import socket
 import tempfile
 import time
 from pathlib import Path
@@ -28,21 +27,15 @@ from lstm.train import TrainConfig, make_optimizer, train_step
 from .. import tracking
 from ..space import load_space
 from ..trial.checkpoints import Uploader
-from .machine import wait_http
+from .machine import free_port, wait_http
 from .stack import Stack
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def largest(space: str) -> tuple[TrainConfig, float]:
     """The space's largest configuration (each searched size at its top) and its checkpoint interval."""
     sp = load_space(space)
     top = {k: (d.high if hasattr(d, "high") else max(d.choices)) for k, d in sp.distributions.items()}
-    cfg = TrainConfig(**sp.train_config({k: top[k] for k in top}, seed=0))
+    cfg = TrainConfig(**sp.train_config(top, seed=0))
     return cfg, sp.checkpoint_minutes
 
 

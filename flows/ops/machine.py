@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import socket
 import subprocess
 import time
 import urllib.request
@@ -48,3 +49,10 @@ def alive(pid: int) -> bool:
 
 def _tail(log: Path | None) -> str:
     return log.read_text()[-2000:] if log and log.is_file() else ""
+
+
+def free_port() -> int:
+    """A free loopback port (a server started on it for the purpose: the tests' stacks, a benchmark's)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
