@@ -73,10 +73,12 @@ def _add_train(sub):
     p.add_argument("--seq-len", type=int, default=defaults.seq_len,
                    help="tokens a training window feeds the model; it is scored on the same targets whatever "
                         "this is (default %(default)s)")
-    p.add_argument("--windows-per-epoch", type=int, default=0, help="windows drawn per epoch (0: all; default 0)")
-    p.add_argument("--eval-windows", type=int, default=0,
-                   help="validation targets scored after each epoch, evenly spaced (0: all; default 0); the kept "
-                        "model's final figures use all")
+    p.add_argument("--windows-per-epoch", type=int, default=0,
+                   help="windows drawn per epoch (0: one pass over the training tokens, i.e. tokens / seq_len "
+                        "windows for embed and every window for seed; default 0)")
+    p.add_argument("--eval-windows", type=int, default=defaults.eval_windows,
+                   help="validation targets scored after each epoch, evenly spaced, the same every epoch (0: all; "
+                        "default %(default)s); the kept model's final figures use all")
     p.add_argument("--patience", type=int, default=defaults.patience,
                    help="stop after this many epochs without a better validation accuracy (0: never; "
                         f"default {defaults.patience}); the run keeps its best epoch either way")

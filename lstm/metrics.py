@@ -14,7 +14,8 @@ class EpochMetrics(TypedDict):
     epoch: int
     train_loss: float
     val_loss: float
-    val_accuracy: float  # on eval_windows evenly spaced validation targets, or all of them
+    val_accuracy: float  # on eval_windows evenly spaced validation targets (the same every epoch), or all
+    val_targets: int  # how many that was
     epoch_seconds: float
     best_epoch: int  # the kept epoch so far
 
@@ -44,6 +45,7 @@ class RunMetrics(Evaluation):
     """A finished training run: its evaluation, the kept epoch, the history and where the time went."""
     best_epoch: int
     epochs_trained: int
+    epoch_windows: int  # windows an epoch drew (lstm.train.epoch_windows)
     stopped_early: bool
     history: list[EpochMetrics]
     phase_seconds: dict[str, float]  # data_load, training, evaluation

@@ -1,6 +1,10 @@
 """The training loop: shuffled windows, mixed precision on CUDA, a checkpoint every epoch and every few
 minutes inside one.
 
+An epoch is one pass over the training tokens (`epoch_windows`), validated on the same `eval_windows`
+evenly spaced validation targets every epoch (EPOCH_EVAL_TARGETS by default): a unit small enough to see
+where validation peaks on real performances, at a cost that does not grow with the corpus.
+
 The run keeps its best epoch: the weights of the epoch with the highest validation accuracy (ties: the
 lower validation loss, then the earlier epoch) are what model.pt holds and what the test metrics,
 generation and the registry see; training stops once `patience` epochs in a row have not beaten it.
@@ -71,6 +75,18 @@ def loss_on(model: nn.Module, batch: torch.Tensor) -> torch.Tensor:
     if model.all_positions:
         return F.cross_entropy(logits.flatten(0, 1).float(), targets.flatten())
     return F.cross_entropy(logits.float(), targets[:, -1])
+
+
+def epoch_windows(split: Split, all_positions: bool, asked: int = 0) -> int:
+    """Windows an epoch draws: `asked`, or (0) one pass over the training tokens.
+
+    A model scored at every position (embed) learns seq_len targets from a window, so a pass is
+    tokens / seq_len windows; the seed's model learns one (the last), so a pass is every window. Each token
+    is then a target about once an epoch, as a user of `epochs` expects: an epoch of every window would
+    be seq_len passes, and on real performances the embed model overfits inside that first epoch."""
+    if asked or not all_positions:
+        return min(asked or len(split), len(split))
+    return max(1, min(len(split), math.ceil(len(split.tokens) / split.seq_len)))
 
 
 def train_epoch(model: nn.Module, opt, scaler, split: Split, cfg: TrainConfig, epoch: int, windows: int,
@@ -166,7 +182,7 @@ def train(data: str | Path, run: str | Path, cfg: TrainConfig, device: str = "au
     (run / "config.json").write_text(json.dumps(asdict(cfg), indent=2))
 
     loaded = time.perf_counter()
-    per_epoch = cfg.windows_per_epoch or len(train_split)
+    per_epoch = epoch_windows(train_split, model.all_positions, cfg.windows_per_epoch)
     with CheckpointWriter(after=on_checkpoint) as writer:  # written while the next epoch trains
         def save(epoch_done: int, partial_epoch: dict | None) -> None:
             writer.save({"model": model.state_dict(), "optimizer": opt.state_dict(),
@@ -188,8 +204,8 @@ def train(data: str | Path, run: str | Path, cfg: TrainConfig, device: str = "au
             if best is None or _better(figures, best):
                 best = _best_of(figures, model)
             metrics = EpochMetrics(epoch=epoch, train_loss=train_loss, val_loss=val["loss"],
-                                   val_accuracy=val["accuracy"], epoch_seconds=time.perf_counter() - t0,
-                                   best_epoch=best["epoch"])
+                                   val_accuracy=val["accuracy"], val_targets=val["targets"],
+                                   epoch_seconds=time.perf_counter() - t0, best_epoch=best["epoch"])
             history.append(metrics)
             save(epoch, None)
             if on_epoch:
@@ -205,7 +221,7 @@ def train(data: str | Path, run: str | Path, cfg: TrainConfig, device: str = "au
     evaluation = evaluate_run(run, data, device=str(dev), model=model,
                               splits={"train": train_split, "validation": val_split})
     result = RunMetrics(
-        **evaluation, best_epoch=best["epoch"], epochs_trained=len(history),
+        **evaluation, best_epoch=best["epoch"], epochs_trained=len(history), epoch_windows=per_epoch,
         stopped_early=len(history) < cfg.epochs, history=history,
         # Where this call's time went (the study logs them): data_load includes building the model and optimizer.
         phase_seconds={"data_load": loaded - started, "training": trained - loaded,

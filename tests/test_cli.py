@@ -77,7 +77,7 @@ def test_bad_batch_size_exits_2_with_one_line(tmp_path):
     (["--hidden-size", "8", "16", "--num-layers", "3"], "--hidden-size has 2 sizes but --num-layers is 3"),
     (["--num-layers", "-1"], "hidden sizes must be positive"),
     (["--embed-dim", "0"], "embed_dim must be at least 1"),
-    (["--windows-per-epoch", "-1"], "windows_per_epoch must be 0 (all) or more"),
+    (["--windows-per-epoch", "-1"], "windows_per_epoch must be 0 (one pass over the training tokens) or more"),
     (["--eval-windows", "-5"], "eval_windows must be 0 (all) or more"),
     (["--lr", "0"], "lr must be positive"),
     (["--lr", "-0.1"], "lr must be positive"),

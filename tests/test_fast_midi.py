@@ -2,7 +2,7 @@
 
 Each comparison parses the same file both ways: music21 (`reader="music21"`, the seed's way) and
 `reader="auto"`; the files are the embedded corpus (real four-voice chorales: overlapping voices,
-ties over barlines) and random performance-like files (tests/random_midi.py).
+ties over barlines) and random performance-like files (lstm/bench/random_midi.py).
 """
 
 from __future__ import annotations
@@ -13,10 +13,9 @@ from pathlib import Path
 
 import pytest
 
+from lstm.bench.random_midi import performance
 from lstm.data.fast_midi import MUSIC21_VERSION, Unsupported, fast_tokens, installed_music21
 from lstm.data.tokens import TokenizeError, read_midi
-
-from random_midi import performance
 
 MIDI = Path(__file__).parent / "midi"
 RANDOM_FILES = 48

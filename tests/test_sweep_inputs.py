@@ -10,9 +10,8 @@ import pytest
 from flows.sweep.params import validate
 from flows.sweep.prepare import content_key
 from flows.sweep.registry import EMBEDDED_MODEL, MAESTRO_MODEL, registered_name
+from lstm.bench.random_midi import performance
 from lstm.data.maestro import Piece, write_csv
-
-from random_midi import performance
 
 
 @pytest.fixture

@@ -19,7 +19,7 @@ from lstm.data.targets import CONTEXT
 from lstm.data.windows import load_split, load_vocab
 from lstm.evaluate import TRAIN_EVAL_TARGETS, evaluate_split
 from lstm.models import EmbedLSTM, NextToken, build_model
-from lstm.train import TrainConfig, train
+from lstm.train import TrainConfig, epoch_windows, train
 
 # Small enough for seconds on two CPU cores: 4 batches an epoch.
 TINY = TrainConfig(model="embed", hidden_sizes=[16], embed_dim=8, batch_size=32, epochs=2, seq_len=16,
@@ -216,6 +216,37 @@ def test_other_seed_other_weights(straight, prepared, tmp_path):
     train(prepared, tmp_path, replace(TINY, seed=4, epochs=1), device="cpu")
     other = saved_state(tmp_path)
     assert not torch.equal(other["embed.weight"], saved_state(run)["embed.weight"])
+
+
+# --- an epoch, and what it is validated on ------------------------------------------------------------------
+
+
+def test_an_epoch_is_one_pass_over_the_training_tokens(prepared):
+    split = load_split(prepared, "train", 16)
+    assert epoch_windows(split, all_positions=True) == math.ceil(len(split.tokens) / 16) < len(split)
+    assert epoch_windows(split, all_positions=False) == len(split)  # the seed's model learns one target a window
+    assert epoch_windows(split, True, asked=100) == 100
+    assert epoch_windows(split, True, asked=10**9) == len(split)
+
+
+def test_every_epoch_validates_on_the_same_subset_and_the_final_figures_on_all(prepared, tmp_path):
+    cfg = replace(TINY, epochs=3, patience=0, windows_per_epoch=0, eval_windows=200)
+    m = train(prepared, tmp_path, cfg, device="cpu")
+    val = load_split(prepared, "validation", cfg.seq_len)
+    assert m["epoch_windows"] == epoch_windows(load_split(prepared, "train", cfg.seq_len), True)
+    assert [h["val_targets"] for h in m["history"]] == [200] * 3
+    assert m["val_targets"] == len(val.scored()) > 200
+    # The subset names the same tokens at any seq_len, so every trial of a data set is validated on it too.
+    other = load_split(prepared, "validation", 40).scored()
+    assert torch.equal(other.at(other.ranks(200))[0], val.scored().at(val.scored().ranks(200))[0])
+    # The kept and the last epoch's weights, scored again on the subset, give back those epochs' figures.
+    model = build_model(cfg.model_config, len(load_vocab(prepared)))
+    last = torch.load(tmp_path / "checkpoint.pt", weights_only=True)["model"]
+    for state, epoch in ((saved_state(tmp_path), m["best_epoch"]), (last, 3)):
+        model.load_state_dict(state)
+        again = evaluate_split(model, val, cfg.batch_size * 4, max_targets=200)
+        assert again["accuracy"] == m["history"][epoch - 1]["val_accuracy"]
+        assert again["loss"] == pytest.approx(m["history"][epoch - 1]["val_loss"], rel=1e-5)
 
 
 # --- bad configurations -----------------------------------------------------------------------------------
