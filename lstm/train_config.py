@@ -26,8 +26,8 @@ class TrainConfig:
     embed_dim: int = EMBED_DIM
     dropout: float = EMBED_DROPOUT
     batch_size: int = 64
-    epochs: int = 10  # an upper bound: patience stops a run whose validation accuracy has peaked
-    lr: float = 2e-3
+    epochs: int = 20  # an upper bound: patience stops a run whose validation accuracy has peaked
+    lr: float = 5e-3
     optimizer: str = "adamw"
     weight_decay: float = 0.01
     seq_len: int = 100
