@@ -1,0 +1,22 @@
+"""A trial's fixed costs: the trial flow's imports, and the warm-up thread (flows/trial/warmup.py)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+from conftest import REPO
+
+
+def test_the_trial_flow_imports_only_what_a_trial_uses():
+    """SQLAlchemy (only the PostgreSQL storage uses it) and the music (only a completed trial makes it) are
+    imported where they are used, not when Prefect loads the trial flow."""
+    code = ("import sys, prefect.engine\n"
+            "import flows.trial.flow\n"
+            "print(' '.join(sorted({m.split('.')[0] for m in sys.modules})))\n"
+            "print(' '.join(m for m in sys.modules if m.startswith('lstm.music')))\n")
+    out = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, check=True)
+    packages, music = out.stdout.splitlines()[-2:]
+    assert "sqlalchemy" not in packages.split() and "music21" not in packages.split()
+    assert music == ""
+    assert {"torch", "mlflow", "optuna", "prefect"} <= set(packages.split())
