@@ -1,11 +1,22 @@
-"""A trial's fixed costs: the trial flow's imports, and the warm-up thread (flows/trial/warmup.py)."""
+"""A trial's fixed costs: the warm-up thread (flows/trial/warmup.py) and the trial flow's imports."""
 
 from __future__ import annotations
 
 import subprocess
 import sys
 
+import torch
 from conftest import REPO
+
+from flows.trial.warmup import Warmup
+
+
+def test_warmup_imports_dynamo_and_starts_cuda_only_where_there_is_one():
+    w = Warmup().start()
+    waited = w.join()
+    assert w.error is None and waited >= 0
+    assert w.cuda is torch.cuda.is_available()
+    assert "torch._dynamo" in sys.modules  # what torch.optim would import when the first optimizer is built
 
 
 def test_the_trial_flow_imports_only_what_a_trial_uses():

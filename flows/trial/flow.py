@@ -8,7 +8,8 @@ live trial from a dead one. Every step that talks to a server is a task retried 
 (flows/trial/retry.py); any other failure (a bad configuration, out of memory, a diverged loss) fails the
 trial at once, with its reason. A trial that continues a lost or cancelled one (flows/requeue.py) reopens
 its MLflow run and goes on from its checkpoint (flows/trial/checkpoints.py); SIGTERM stops a trial at the
-next batch with a checkpoint (flows/trial/stop.py).
+next batch with a checkpoint (flows/trial/stop.py). CUDA starts on a thread while the trial talks to its
+servers (flows/trial/warmup.py).
 
 Its imports are absolute: Prefect runs a deployment's entrypoint as a script, outside its package.
 """
@@ -53,6 +54,7 @@ from flows.trial.outputs import Music, log_results
 from flows.trial.phases import Phases, peak_memory
 from flows.trial.retry import server_step, transient
 from flows.trial.stop import StopOnSigterm
+from flows.trial.warmup import Warmup
 from lstm.checkpoint import Interrupted
 from lstm.train import TrainConfig, train
 
@@ -76,6 +78,7 @@ def trial(study_name: str, space: str, prepared: str, parent_run: str, experimen
     `data_run`: the MLflow run holding the data set, fetched from there where `prepared` is not on this
     machine (flows/trial/data.py)."""
     phases = Phases()  # start-up: this process's start to here
+    warm = Warmup().start()  # CUDA's start and torch._dynamo's import, while the servers answer
     with phases("setup"):
         search, optuna_storage = load_space(space), make_storage(storage)
         study, live = ask(study_name, optuna_storage, search, seed)
@@ -86,7 +89,7 @@ def trial(study_name: str, space: str, prepared: str, parent_run: str, experimen
         run_id = open_run(study, live, experiment, parent_run, search, origin)
         with phases("data_fetch"):
             prepared = str(fetch_data(prepared, data_run))
-        return objective(study, optuna_storage, live, origin, run_id, search, prepared, seed, phases)
+        return objective(study, optuna_storage, live, origin, run_id, search, prepared, seed, phases, warm)
 
 
 @server_step
@@ -171,7 +174,7 @@ def tell(study: optuna.Study, live: optuna.Trial, run_id: str, state: optuna.tri
 
 
 def objective(study: optuna.Study, storage, live: optuna.Trial, origin: int | None, run_id: str, search: Space,
-              prepared: str, seed: int, phases: Phases) -> dict:
+              prepared: str, seed: int, phases: Phases, warm: Warmup) -> dict:
     """Train with the trial's parameters, report each epoch, tell Optuna and MLflow.
     A completed trial logs where its time went (`phase_*_seconds`, flows/trial/phases.py)."""
     logger = get_run_logger()
@@ -199,6 +202,8 @@ def objective(study: optuna.Study, storage, live: optuna.Trial, origin: int | No
                     stops.hand_over()
                 music.start(model_path)
 
+            with phases("data_load"):  # what data_load used to wait for, if the warm-up is not done
+                warm.join(logger)
             stops.training = True
             try:
                 metrics = train(prepared, run_dir, cfg, device=trial_device(), on_epoch=on_epoch, resume=True,
