@@ -5,11 +5,12 @@ while reporting every epoch's validation accuracy (the pruner may stop the trial
 MLflow child run is opened once the trial has its number and parameters, nested under the sweep's run.
 The trial records its Prefect flow run id on itself (FLOW_RUN_ID), so a sweep started again can tell a
 live trial from a dead one. Every step that talks to a server is a task retried on transient failures
-(flows/trial/retry.py); any other failure (a bad configuration, out of memory, a diverged loss) fails the
-trial at once, with its reason. A trial that continues a lost or cancelled one (flows/requeue.py) reopens
-its MLflow run and goes on from its checkpoint (flows/trial/checkpoints.py); SIGTERM stops a trial at the
-next batch with a checkpoint (flows/trial/stop.py). CUDA starts on a thread while the trial talks to its
-servers (flows/trial/warmup.py).
+(flows/trial/retry.py); any other failure (a bad configuration, out of memory alone on its GPU, a diverged
+loss) fails the trial at once, with its reason. Out of memory beside other trials on the GPU is a loss of
+the attempt, continued later (flows/trial/packing.py). A trial that continues a lost or cancelled one
+(flows/requeue.py) reopens its MLflow run and goes on from its checkpoint (flows/trial/checkpoints.py);
+SIGTERM stops a trial at the next batch with a checkpoint (flows/trial/stop.py). CUDA starts on a thread
+while the trial talks to its servers (flows/trial/warmup.py).
 
 Its imports are absolute: Prefect runs a deployment's entrypoint as a script, outside its package.
 """
@@ -48,7 +49,7 @@ from flows.requeue import retried_from
 from flows.settings import state_dir
 from flows.space import Space, load_space
 from flows.storage import heartbeat, make_storage, trial_id
-from flows.trial import checkpoints
+from flows.trial import checkpoints, packing
 from flows.trial.continuing import end_stopped, fetch_data, resume_from
 from flows.trial.outputs import Music, log_results
 from flows.trial.phases import Phases, peak_memory
@@ -229,7 +230,11 @@ def objective(study: optuna.Study, storage, live: optuna.Trial, origin: int | No
     except Interrupted:
         raise
     except Exception as exc:
-        reason = f"{type(exc).__name__}: {exc}"
+        oom = packing.verdict(exc)  # out of memory: beside other trials a loss, alone "too big"
+        if oom and oom[0]:
+            logger.warning("trial %d lost: %s", live.number, packing.end_packed(study, storage, live, run_id, oom[1]))
+            raise packing.Lost(oom[1]) from exc
+        reason = oom[1] if oom else f"{type(exc).__name__}: {exc}"
         why = "its server stayed unreachable" if transient(exc) else "not retried: it would fail the same way"
         logger.error("trial %d failed (%s): %s", live.number, why, reason)
         tell(study, live, run_id, State.FAIL, attrs={FAIL_REASON: reason[:1000]}, tags={FAIL_REASON: reason[:5000]},
