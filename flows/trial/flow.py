@@ -10,13 +10,17 @@ loss) fails the trial at once, with its reason. Out of memory beside other trial
 the attempt, continued later (flows/trial/packing.py). A trial that continues a lost or cancelled one
 (flows/requeue.py) reopens its MLflow run and goes on from its checkpoint (flows/trial/checkpoints.py);
 SIGTERM stops a trial at the next batch with a checkpoint (flows/trial/stop.py). CUDA starts on a thread
-while the trial talks to its servers (flows/trial/warmup.py).
+while the process imports and the trial talks to its servers (flows/trial/warmup.py).
 
 Its imports are absolute: Prefect runs a deployment's entrypoint as a script, outside its package.
 """
 
 from __future__ import annotations
 
+# First: in a trial's own process this starts CUDA, which then runs beside the imports below.
+from flows.trial.warmup import WARMUP, Warmup
+
+# isort: split
 import os
 import socket
 import warnings
@@ -55,7 +59,6 @@ from flows.trial.outputs import Music, log_results
 from flows.trial.phases import Phases, peak_memory
 from flows.trial.retry import server_step, transient
 from flows.trial.stop import StopOnSigterm
-from flows.trial.warmup import Warmup
 from lstm.checkpoint import Interrupted
 from lstm.train import TrainConfig, train
 
@@ -79,7 +82,7 @@ def trial(study_name: str, space: str, prepared: str, parent_run: str, experimen
     `data_run`: the MLflow run holding the data set, fetched from there where `prepared` is not on this
     machine (flows/trial/data.py)."""
     phases = Phases()  # start-up: this process's start to here
-    warm = Warmup().start()  # CUDA's start and torch._dynamo's import, while the servers answer
+    warm = WARMUP.start()  # torch._dynamo's import (and CUDA's start, unless it began at import)
     with phases("setup"):
         search, optuna_storage = load_space(space), make_storage(storage)
         study, live = ask(study_name, optuna_storage, search, seed)

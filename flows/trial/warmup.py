@@ -1,12 +1,16 @@
-"""What a trial used to wait for inside its data load, started on a thread at the top of the trial flow, so
-that it runs while the trial talks to its servers (the study asked, the MLflow run opened, the data fetched):
+"""What a trial used to wait for inside its data load, started on threads so that it runs while the trial
+process does other things:
 
 - CUDA's start: the driver, the primary context, cuBLAS and cuDNN's RNN libraries (3.5–4.7 s of data_load
-  on the H200 machine). The driver's cuInit goes through ctypes, which lets go of the GIL, and torch's
-  kernels let go of it too, so this part runs beside the main thread's Python on another core. Without a
-  CUDA driver or device it is skipped.
+  on the H200 machine). In a flow run's own process (the process worker sets PREFECT__FLOW_RUN_ID) it starts
+  when Prefect loads the trial flow, beside the imports of torch, MLflow and Optuna and Prefect's engine
+  (~10 s of startup there); elsewhere (a flow called in-process) at the flow's first line. The driver's
+  cuInit goes through ctypes, which lets go of the GIL, and torch's kernels let go of it too, so it runs on
+  another core beside the main thread's Python. Without a CUDA driver or device it is skipped.
 - torch._dynamo's import, sympy included, which torch.optim makes when the first optimizer is built
-  (~1.2 s on the CPU machine). It is Python, so it overlaps only the main thread's waits on its servers.
+  (~1.2 s on the CPU machine): at the flow's first line, once the module imports are done (two threads
+  importing at once could deadlock on the import locks). It is Python, so it overlaps only the main
+  thread's waits on its servers (the study asked, the MLflow run opened, the data fetched).
 
 `join()` before training. lstm.train seeds every generator (torch.manual_seed) after the join, so the
 warm-up's own random draws change nothing a trial computes. A failure here is only logged: training then
@@ -16,6 +20,7 @@ meets the same problem itself and reports it there.
 from __future__ import annotations
 
 import ctypes
+import os
 import threading
 import time
 
@@ -41,31 +46,44 @@ def start_cuda() -> bool:
     return True
 
 
+def import_dynamo() -> None:
+    import torch._dynamo  # noqa: F401
+
+
 class Warmup:
     def __init__(self):
         self.cuda: bool | None = None
-        self.error: BaseException | None = None
-        self.seconds = 0.0  # how long the warm-up itself took
-        self._thread = threading.Thread(target=self._run, daemon=True, name="trial-warmup")
+        self.errors: list[BaseException] = []
+        self._threads = {name: threading.Thread(target=self._run, args=(name,), daemon=True, name=f"warmup-{name}")
+                         for name in ("cuda", "imports")}
 
-    def start(self) -> Warmup:
-        self._thread.start()
+    def start(self, *stages: str) -> Warmup:
+        """Start the stages named (default: both) that have not started yet."""
+        for name in stages or tuple(self._threads):
+            if self._threads[name].ident is None:
+                self._threads[name].start()
         return self
 
-    def _run(self) -> None:
-        t0 = time.perf_counter()
+    def _run(self, name: str) -> None:
         try:
-            self.cuda = start_cuda()
-            import torch._dynamo  # noqa: F401
+            if name == "cuda":
+                self.cuda = start_cuda()
+            else:
+                import_dynamo()
         except BaseException as exc:  # said at join; training meets it again where it belongs
-            self.error = exc
-        self.seconds = time.perf_counter() - t0
+            self.errors.append(exc)
 
     def join(self, logger=None) -> float:
-        """Wait for the warm-up; returns the seconds waited."""
+        """Wait for the started stages; returns the seconds waited."""
         t0 = time.perf_counter()
-        self._thread.join()
-        if self.error is not None and logger is not None:
-            logger.warning("warm-up failed (training starts CUDA itself): %s: %s", type(self.error).__name__,
-                           self.error)
+        for t in self._threads.values():
+            if t.ident is not None:
+                t.join()
+        for exc in self.errors if logger is not None else ():
+            logger.warning("warm-up failed (training starts CUDA itself): %s: %s", type(exc).__name__, exc)
         return time.perf_counter() - t0
+
+
+WARMUP = Warmup()
+if os.environ.get("PREFECT__FLOW_RUN_ID"):  # a flow run's own process: start CUDA beside its imports
+    WARMUP.start("cuda")
