@@ -22,7 +22,8 @@ def test_profile_prints_its_table(prepared):
     assert p["step_ms"] > 0 and 0 < p["device_ms"] <= p["step_ms"]
     assert p["device_ms"] + p["host_ms"] == pytest.approx(p["step_ms"])
     assert 0 < p["device_share"] <= 1 and len(p["top"]) == 5
-    assert all(t["op"].startswith("aten::") or "::" in t["op"] for t in p["top"])
+    # ATen operators, and torch.optim's own ranges (`Optimizer.step#AdamW.step`) when its Python is slow
+    assert all(t["op"] for t in p["top"]) and any(t["op"].startswith("aten::") for t in p["top"])
     assert sum(t["share"] for t in p["top"]) <= 1 + 1e-9
     text = "\n".join(render(p))
     assert "Profile of our training step" in text and "host and launch" in text and "ATen operators" in text
