@@ -62,7 +62,8 @@ MLFLOW_RUN_ID = "mlflow_run_id"  # Optuna user attribute and model version tag: 
 TEST_ACCURACY = "test_accuracy"  # Optuna user attribute, MLflow metric and model version tag
 RESUMED_FROM = "resumed_from"  # a continued trial: where its checkpoint was ("epoch 3, batch 40")
 RETRY_OF = "retry_of"  # a continued trial: the number of the trial it continues (Optuna's failed_trial)
-STOPPED = "stopped"  # how an attempt ended early: `cancelled` or `preempted` (SIGTERM); its MLflow run is KILLED
+STOPPED = "stopped"  # how an attempt ended early: `cancelled` or `preempted` (SIGTERM), `packed` (out of GPU
+# memory beside other trials, flows/trial/packing.py); its MLflow run is KILLED
 
 # --- MLflow --------------------------------------------------------------------------------------------
 EXPERIMENT = "maestro-lstm"

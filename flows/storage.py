@@ -13,7 +13,6 @@ import threading
 from contextlib import contextmanager
 
 import optuna
-import sqlalchemy.exc
 from optuna.exceptions import StorageInternalError, UpdateFinishedTrialError
 from optuna.storages import JournalStorage, RDBStorage
 from optuna.storages.journal import JournalFileBackend
@@ -93,6 +92,8 @@ def heartbeat(storage: optuna.storages.BaseStorage, study_name: str, number: int
     if not interval:
         yield
         return
+    import sqlalchemy.exc  # here, not at the top: only an RDB storage beats, and it has SQLAlchemy loaded
+
     tid = trial_id(storage, study_name, number)
     stop = threading.Event()
 

@@ -20,7 +20,7 @@ REPO = Path(__file__).resolve().parents[1]
 def bench(prepared, tmp_path_factory) -> tuple[dict, str]:
     out = tmp_path_factory.mktemp("bench") / "bench.json"
     done = subprocess.run([sys.executable, "-m", "lstm", "bench", "--quick", "--device", "cpu", "--data",
-                           str(prepared), "--json", str(out)], capture_output=True, text=True, cwd=REPO,
+                           str(prepared), "--json", str(out), "--profile"], capture_output=True, text=True, cwd=REPO,
                           timeout=600)
     assert done.returncode == 0, done.stderr[-3000:]
     return json.loads(out.read_text()), done.stdout
@@ -34,7 +34,8 @@ def test_machine_header(bench):
     assert m["device"] == "cpu" and m["cuda_device"] is None
     assert m["cores"] >= 1
     assert m["torch"] in stdout and m["date"] in stdout and m["cpu"] in stdout
-    for title in ("Preprocessing", "Training throughput", "Evaluation", "Host memory a token"):
+    for title in ("Preprocessing", "Training throughput", "Evaluation", "Host memory a token",
+                  "Profile of our training step"):
         assert title in stdout
 
 
@@ -100,3 +101,9 @@ def test_targets_are_reported_next_to_figures(bench):
                                      "ours_bytes_per_token"}
     assert all(isinstance(v, bool) for v in r["targets_met"].values())
     assert ">= 50x" in stdout and "<= 16 B/token" in stdout and ">= 20x" in stdout
+
+
+def test_profile(bench):
+    p = bench[0]["profile"]
+    assert p["device"] == "cpu" and p["step_ms"] > 0 and p["top"]
+    assert p["device_ms"] + p["host_ms"] == pytest.approx(p["step_ms"])

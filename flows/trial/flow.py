@@ -5,16 +5,22 @@ while reporting every epoch's validation accuracy (the pruner may stop the trial
 MLflow child run is opened once the trial has its number and parameters, nested under the sweep's run.
 The trial records its Prefect flow run id on itself (FLOW_RUN_ID), so a sweep started again can tell a
 live trial from a dead one. Every step that talks to a server is a task retried on transient failures
-(flows/trial/retry.py); any other failure (a bad configuration, out of memory, a diverged loss) fails the
-trial at once, with its reason. A trial that continues a lost or cancelled one (flows/requeue.py) reopens
-its MLflow run and goes on from its checkpoint (flows/trial/checkpoints.py); SIGTERM stops a trial at the
-next batch with a checkpoint (flows/trial/stop.py).
+(flows/trial/retry.py); any other failure (a bad configuration, out of memory alone on its GPU, a diverged
+loss) fails the trial at once, with its reason. Out of memory beside other trials on the GPU is a loss of
+the attempt, continued later (flows/trial/packing.py). A trial that continues a lost or cancelled one
+(flows/requeue.py) reopens its MLflow run and goes on from its checkpoint (flows/trial/checkpoints.py);
+SIGTERM stops a trial at the next batch with a checkpoint (flows/trial/stop.py). CUDA starts on a thread
+while the process imports and the trial talks to its servers (flows/trial/warmup.py).
 
 Its imports are absolute: Prefect runs a deployment's entrypoint as a script, outside its package.
 """
 
 from __future__ import annotations
 
+# First: in a trial's own process this starts CUDA, which then runs beside the imports below.
+from flows.trial.warmup import WARMUP, Warmup
+
+# isort: split
 import os
 import socket
 import warnings
@@ -47,7 +53,7 @@ from flows.requeue import retried_from
 from flows.settings import state_dir
 from flows.space import Space, load_space
 from flows.storage import heartbeat, make_storage, trial_id
-from flows.trial import checkpoints
+from flows.trial import checkpoints, packing
 from flows.trial.continuing import end_stopped, fetch_data, resume_from
 from flows.trial.outputs import Music, log_results
 from flows.trial.phases import Phases, peak_memory
@@ -76,6 +82,7 @@ def trial(study_name: str, space: str, prepared: str, parent_run: str, experimen
     `data_run`: the MLflow run holding the data set, fetched from there where `prepared` is not on this
     machine (flows/trial/data.py)."""
     phases = Phases()  # start-up: this process's start to here
+    warm = WARMUP.start()  # torch._dynamo's import (and CUDA's start, unless it began at import)
     with phases("setup"):
         search, optuna_storage = load_space(space), make_storage(storage)
         study, live = ask(study_name, optuna_storage, search, seed)
@@ -86,7 +93,7 @@ def trial(study_name: str, space: str, prepared: str, parent_run: str, experimen
         run_id = open_run(study, live, experiment, parent_run, search, origin)
         with phases("data_fetch"):
             prepared = str(fetch_data(prepared, data_run))
-        return objective(study, optuna_storage, live, origin, run_id, search, prepared, seed, phases)
+        return objective(study, optuna_storage, live, origin, run_id, search, prepared, seed, phases, warm)
 
 
 @server_step
@@ -171,7 +178,7 @@ def tell(study: optuna.Study, live: optuna.Trial, run_id: str, state: optuna.tri
 
 
 def objective(study: optuna.Study, storage, live: optuna.Trial, origin: int | None, run_id: str, search: Space,
-              prepared: str, seed: int, phases: Phases) -> dict:
+              prepared: str, seed: int, phases: Phases, warm: Warmup) -> dict:
     """Train with the trial's parameters, report each epoch, tell Optuna and MLflow.
     A completed trial logs where its time went (`phase_*_seconds`, flows/trial/phases.py)."""
     logger = get_run_logger()
@@ -199,6 +206,8 @@ def objective(study: optuna.Study, storage, live: optuna.Trial, origin: int | No
                     stops.hand_over()
                 music.start(model_path)
 
+            with phases("data_load"):  # what data_load used to wait for, if the warm-up is not done
+                warm.join(logger)
             stops.training = True
             try:
                 metrics = train(prepared, run_dir, cfg, device=trial_device(), on_epoch=on_epoch, resume=True,
@@ -224,7 +233,11 @@ def objective(study: optuna.Study, storage, live: optuna.Trial, origin: int | No
     except Interrupted:
         raise
     except Exception as exc:
-        reason = f"{type(exc).__name__}: {exc}"
+        oom = packing.verdict(exc)  # out of memory: beside other trials a loss, alone "too big"
+        if oom and oom[0]:
+            logger.warning("trial %d lost: %s", live.number, packing.end_packed(study, storage, live, run_id, oom[1]))
+            raise packing.Lost(oom[1]) from exc
+        reason = oom[1] if oom else f"{type(exc).__name__}: {exc}"
         why = "its server stayed unreachable" if transient(exc) else "not retried: it would fail the same way"
         logger.error("trial %d failed (%s): %s", live.number, why, reason)
         tell(study, live, run_id, State.FAIL, attrs={FAIL_REASON: reason[:1000]}, tags={FAIL_REASON: reason[:5000]},

@@ -12,10 +12,6 @@ from pathlib import Path
 from mlflow.entities import Metric
 from prefect import get_run_logger
 
-from lstm.checkpoint import load_model
-from lstm.music.audio import start_audio
-from lstm.music.generate import sample_report
-
 from .. import tracking
 from ..names import CHECKPOINT_DIR, FINAL_METRICS, GD_METRICS, MUSIC_DIR, baseline_metric
 from .phases import Phases
@@ -64,6 +60,11 @@ class Music:
         self._dir.cleanup()
 
     def start(self, model_path: Path) -> None:
+        # imported here: only a trial that completes makes music (a pruned or failed one never gets here)
+        from lstm.checkpoint import load_model
+        from lstm.music.audio import start_audio
+        from lstm.music.generate import sample_report
+
         with self.phases("music"):
             model, saved = load_model(model_path, "cpu")
             self.metrics = sample_report(model, saved["vocab"], self.prepared, self.dir, seed=self.seed,

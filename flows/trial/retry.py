@@ -4,7 +4,8 @@ the retry policy of the trial's steps that talk to servers.
 Transient: MLflow, Prefect or the Optuna database unreachable or timing out (MLflow's client wraps the
 connection error in an MlflowException: the cause chain is searched). Everything else (a bad configuration's
 ValueError, torch.OutOfMemoryError at that size, the FloatingPointError of a diverged loss, a bug) fails the
-same way again, so it fails the trial at once.
+same way again, so it is never retried (an out-of-memory error beside other trials on the GPU is a loss of
+the attempt instead: flows/trial/packing.py).
 
 Prefect's own mechanism does the retrying: each step that talks to a server is a task (`server_step`) with
 `retries` and a `retry_condition_fn` that retries only transient failures. The trial flow itself has no

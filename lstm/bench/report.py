@@ -113,7 +113,7 @@ def memory(r: dict) -> list[str]:
 def render(r: dict) -> str:
     blocks = [header(r), preprocessing(r), training(r), evaluation(r), memory(r)]
     if "profile" in r:
-        blocks.append(["Profile of our training step (torch.profiler, self time, top operators)"] +
-                      [f"  {p['share']:>6.1%} {p['self_ms_per_step']:>10.1f} ms/step  {p['calls']:>6} calls  {p['op']}"
-                       for p in r["profile"]])
+        from .profile import render as render_profile
+
+        blocks.append(render_profile(r["profile"]))
     return "\n\n".join("\n".join(b) for b in blocks)

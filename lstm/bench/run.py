@@ -88,7 +88,8 @@ def add_parser(sub) -> None:
     p.add_argument("--memory-tokens", type=int, help="train tokens of the memory children (default 1,000,000)")
     p.add_argument("--workers", type=int, help="processes of `lstm prepare` (default: all cores)")
     p.add_argument("--profile", action="store_true",
-                   help="also profile our training step (torch.profiler; default: off)")
+                   help="also profile our training step (torch.profiler): step time, device time, host and "
+                        "launch overhead, the top operators (default: off)")
 
 
 def cpu_model() -> str:
@@ -143,7 +144,8 @@ def run_bench(args) -> dict:
 
     from .memory import bench_memory
     from .prep import run_child as bench_preprocessing
-    from .train import bench_evaluation, bench_training, profile_ours
+    from .profile import profile_ours
+    from .train import bench_evaluation, bench_training
 
     device = pick_device(args.device)
     cfg = make_config(args, device.type == "cuda")

@@ -9,7 +9,6 @@ optimizer steps after warm-up steps, with CUDA synchronized before the clock sta
 from __future__ import annotations
 
 import time
-import warnings
 from collections.abc import Callable
 from pathlib import Path
 
@@ -122,28 +121,3 @@ def bench_evaluation(data: Path, models: dict, cfg, device: torch.device) -> dic
         out[key] = _figures(r["targets"], 1, time.perf_counter() - t0, batch_size=cfg.eval_batch_size, split=name)
     return out
 
-
-def profile_ours(data: Path, cfg, device: torch.device, steps: int = 2, top: int = 15) -> list[dict]:
-    """torch.profiler over `steps` of our training steps: the operators with the most self time."""
-    from torch.profiler import ProfilerActivity, profile
-
-    split = load_split(data, "train", cfg.seq_len, device)
-    torch.manual_seed(0)
-    vocab_size = len(load_vocab(data))
-    model = bench_model("ours", vocab_size, cfg.hidden_size, cfg.num_layers, cfg.embed_dim).to(device).train()
-    step = ours_step(model, ours_optimizer(model), split, cfg.batch_size)
-    step()
-    sync(device)
-    activities = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if device.type == "cuda" else [])
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # the profiler's note that it clears events after each cycle
-        with profile(activities=activities) as prof:
-            for _ in range(steps):
-                step()
-            sync(device)
-        averages = prof.key_averages()
-    key = "self_device_time_total" if device.type == "cuda" else "self_cpu_time_total"
-    events = sorted(averages, key=lambda e: getattr(e, key), reverse=True)
-    total = sum(getattr(e, key) for e in events) or 1
-    return [{"op": e.key, "calls": e.count, "self_ms_per_step": getattr(e, key) / 1000 / steps,
-             "share": getattr(e, key) / total} for e in events[:top]]
