@@ -83,8 +83,10 @@ def main(argv: list[str]) -> int:
         deadline = time.monotonic() + GRACE_SECONDS
         while any(running(p) for p in runs) and time.monotonic() < deadline:
             time.sleep(0.2)
-        worker.send_signal(signal.SIGCONT)
+        # SIGTERM while still paused: it is pending when the worker resumes, so the worker stops taking flow runs
+        # before its polling can pick up the continuation of a trial it has just stopped.
         worker.send_signal(signal.SIGTERM)
+        worker.send_signal(signal.SIGCONT)
 
     signal.signal(signal.SIGTERM, stop)
     return worker.wait()
