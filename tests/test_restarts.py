@@ -1,7 +1,7 @@
 """Issue 21 §5: the servers may restart. While a study's trials train, each server in turn (MLflow, PostgreSQL,
 which holds Optuna's study and MLflow's backend, then Prefect) is stopped for OUTAGE_SECONDS and started again
 with its state kept: the sweep and the live trials wait for each, and the study ends as if nothing happened.
-One study for the three restarts (each trial logs an epoch between two of them): three studies, each with its
+One study for the three restarts (a trial logs an epoch between two of them): three studies, each with its
 own wait for the trials' heartbeat grace, took three times as long."""
 
 from __future__ import annotations
