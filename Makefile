@@ -33,8 +33,9 @@ lint: venv
 # postgres (a PostgreSQL server), docker (docker compose), slow (`lstm bench`). test-fast starts none of them.
 FAST := not e2e and not postgres and not docker and not slow
 
+# --durations=30: every log says where the time went
 test: lint
-	$(BIN)/pytest -q
+	$(BIN)/pytest -q --durations=30
 	$(MAKE) --no-print-directory test-perturbed
 
 test-fast: lint

@@ -12,9 +12,11 @@ import json
 import os
 import subprocess
 import sys
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from pathlib import Path
 
+from flows.names import FLOW_RUN_HEARTBEAT_SECONDS
 from flows.ops.machine import free_port
 from flows.ops.stack import Stack
 
@@ -22,18 +24,39 @@ REPO = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
 
 
+# For stacks whose tests kill a worker and wait for its flow run to be Crashed, and restart no Prefect server:
+# three missed heartbeats instead of the product's five (flows/ops/deploy.py's ZOMBIE_AFTER, 150 s), which are
+# there to ride out a Prefect restart (tests/test_restarts.py keeps them). A minute less for each such wait.
+QUICK_ZOMBIES = 3 * FLOW_RUN_HEARTBEAT_SECONDS
+_ZOMBIES = ("import sys; from datetime import timedelta; from flows.ops import deploy\n"
+            "deploy.ZOMBIE_AFTER = timedelta(seconds=int(sys.argv[1])); deploy.crash_zombies()")
+
+
 @contextmanager
-def running_stack(state: Path, workers: int = 1, trials_per_gpu: int = 1, **options):
-    """`options`: Stack's own (mlflow_backend, credentials)."""
+def running_stack(state: Path, workers: int = 1, trials_per_gpu: int = 1, zombie_after: int | None = None,
+                  **options):
+    """`options`: Stack's own (mlflow_backend, credentials). `zombie_after`: the seconds without a heartbeat after
+    which the zombie automation crashes a flow run (default: the product's ZOMBIE_AFTER)."""
     stack = Stack(state, prefect_port=free_port(), mlflow_port=free_port(), dashboard_port=free_port(), **options)
     # The embedded MIDI files are built once per machine; everything else is this stack's own.
     try:
         stack.up(workers, trials_per_gpu)
         subprocess.run([str(BIN / "python"), "-m", "flows.ops.deploy"], env=stack.env(), cwd=REPO, check=True,
                        capture_output=True)
+        if zombie_after:  # the same automation, made again with another window
+            subprocess.run([str(BIN / "python"), "-c", _ZOMBIES, str(zombie_after)], env=stack.env(), cwd=REPO,
+                           check=True, capture_output=True)
         yield stack
     finally:
-        stack.down()
+        stop_workers(stack)
+        stack.down()  # the servers, as `make down` stops them
+
+
+def stop_workers(stack: Stack) -> None:
+    """Every worker of the stack at once, not one after another as Stack.down does (each may take its 10 s)."""
+    workers = [p.stem for p in (stack.state / "pids").glob("*.pid") if not p.stem.endswith("-server")]
+    with ThreadPoolExecutor(max(len(workers), 1)) as pool:
+        list(pool.map(stack.stop, workers))
 
 
 # Without a terminal, rich (the prefect CLI's console) wraps lines at 80 columns; a watch line is longer.

@@ -21,6 +21,7 @@ from flows.requeue import retried_from
 from pg import postgres_server, require_postgres
 from stack import (
     BIN,
+    QUICK_ZOMBIES,
     REPO,
     flow_run,
     kill_all,
@@ -45,7 +46,7 @@ def pg(tmp_path_factory):
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory, embedded_dir, pg):
     # two trial workers, one trial each at a time; the sweeps run on their own worker
-    with running_stack(tmp_path_factory.mktemp("state"), workers=2,
+    with running_stack(tmp_path_factory.mktemp("state"), workers=2, zombie_after=QUICK_ZOMBIES,
                        mlflow_backend=pg.create_database("mlflow", driver="psycopg2")) as s:
         yield s
 

@@ -21,6 +21,7 @@ from flows.requeue import retried_from
 
 from stack import (
     BIN,
+    QUICK_ZOMBIES,
     REPO,
     flow_run,
     kill_all,
@@ -37,7 +38,7 @@ EPOCHS = 6
 
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory, embedded_dir):
-    with running_stack(tmp_path_factory.mktemp("state"), workers=2) as s:
+    with running_stack(tmp_path_factory.mktemp("state"), workers=2, zombie_after=QUICK_ZOMBIES) as s:
         yield s
 
 
