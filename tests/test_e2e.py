@@ -181,6 +181,19 @@ def test_report_names_the_best_trial_and_the_champion_apart(stack, first_sweep):
     assert "champion: models:/chorales-lstm@champion = version " in done.stdout
 
 
+def test_phases_lists_each_trial_and_the_throughput(stack, first_sweep):
+    """`python -m flows.ops.phases --study` (what docs/performance.md measures with): a row a trial, from MLflow."""
+    done = subprocess.run([str(BIN / "python"), "-m", "flows.ops.phases", "--study", STUDY], env=stack.env(),
+                          cwd=REPO, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    lines = done.stdout.splitlines()
+    assert lines[0].split()[:4] == ["trial", "status", "worker", "startup"]
+    rows = [line.split() for line in lines[1:] if line.split()[0].isdigit()]
+    assert sorted(int(r[0]) for r in rows) == [0, 1] and all(r[1] == "FINISHED" for r in rows)
+    assert all(float(r[3]) > 0 and float(r[7]) > 0 for r in rows)  # startup and training were timed
+    assert lines[-1].startswith("2 of 2 trial runs finished in ")
+
+
 def test_second_sweep_hits_the_cache_and_continues_its_study(stack, first_sweep, monkeypatch):
     """A study of its own (so no other test sees it change): one trial, then the same study to two trials."""
     monkeypatch.setenv("MAESTRO_LSTM_HOME", str(stack.state))
