@@ -12,7 +12,6 @@ import json
 import os
 import subprocess
 import sys
-from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -28,8 +27,8 @@ BIN = Path(sys.executable).parent
 # three missed heartbeats instead of the product's five (flows/ops/deploy.py's ZOMBIE_AFTER, 150 s), which are
 # there to ride out a Prefect restart (tests/test_restarts.py keeps them). A minute less for each such wait.
 QUICK_ZOMBIES = 3 * FLOW_RUN_HEARTBEAT_SECONDS
-_ZOMBIES = ("import sys; from datetime import timedelta; from flows.ops import deploy\n"
-            "deploy.ZOMBIE_AFTER = timedelta(seconds=int(sys.argv[1])); deploy.crash_zombies()")
+_ZOMBIES = ("import sys; from datetime import timedelta; from flows.ops.deploy import crash_zombies\n"
+            "crash_zombies(timedelta(seconds=int(sys.argv[1])))")
 
 
 @contextmanager
@@ -48,15 +47,7 @@ def running_stack(state: Path, workers: int = 1, trials_per_gpu: int = 1, zombie
                            check=True, capture_output=True)
         yield stack
     finally:
-        stop_workers(stack)
-        stack.down()  # the servers, as `make down` stops them
-
-
-def stop_workers(stack: Stack) -> None:
-    """Every worker of the stack at once, not one after another as Stack.down does (each may take its 10 s)."""
-    workers = [p.stem for p in (stack.state / "pids").glob("*.pid") if not p.stem.endswith("-server")]
-    with ThreadPoolExecutor(max(len(workers), 1)) as pool:
-        list(pool.map(stack.stop, workers))
+        stack.down()  # as `make down`: the workers at once, then the servers
 
 
 # Without a terminal, rich (the prefect CLI's console) wraps lines at 80 columns; a watch line is longer.

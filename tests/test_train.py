@@ -14,6 +14,7 @@ import pytest
 import torch
 
 from lstm.baselines import BASELINES, data_baselines, fit, positions
+from lstm.bench.compare import evenly
 from lstm.checkpoint import load_model
 from lstm.data.targets import CONTEXT
 from lstm.data.windows import load_split, load_vocab
@@ -237,8 +238,7 @@ def test_every_epoch_validates_on_the_same_subset_and_the_final_figures_on_all(p
     assert [h["val_targets"] for h in m["history"]] == [200] * 3
     assert m["val_targets"] == len(val.scored()) > 200
     # The subset names the same tokens at any seq_len, so every trial of a data set is validated on it too.
-    other = load_split(prepared, "validation", 40).scored()
-    assert torch.equal(other.at(other.ranks(200))[0], val.scored().at(val.scored().ranks(200))[0])
+    assert torch.equal(evenly(load_split(prepared, "validation", 40), 200), evenly(val, 200))
     # The kept and the last epoch's weights, scored again on the subset, give back those epochs' figures.
     model = build_model(cfg.model_config, len(load_vocab(prepared)))
     last = torch.load(tmp_path / "checkpoint.pt", weights_only=True)["model"]

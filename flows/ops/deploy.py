@@ -65,8 +65,8 @@ def deploy() -> None:
         print(f"deployed {deployment(flow_name, name)} on work pool {pool}")
 
 
-def crash_zombies() -> None:
-    """Prefect's documented zombie detection: no heartbeat (and no final state) within ZOMBIE_AFTER → Crashed.
+def crash_zombies(after: timedelta = ZOMBIE_AFTER) -> None:
+    """Prefect's documented zombie detection: no heartbeat (and no final state) within `after` → Crashed.
     A trial whose run crashes is then failed in Optuna and MLflow by the sweep, which launches another."""
     try:
         Automation.read(name=ZOMBIE_AUTOMATION).delete()
@@ -82,10 +82,10 @@ def crash_zombies() -> None:
             for_each={"prefect.resource.id"},
             posture=Posture.Proactive,
             threshold=1,
-            within=ZOMBIE_AFTER,
+            within=after,
         ),
         actions=[ChangeFlowRunState(state=StateType.CRASHED,
-                                    message=f"no heartbeat for {ZOMBIE_AFTER.seconds}s: its worker or machine died")],
+                                    message=f"no heartbeat for {after.seconds}s: its worker or machine died")],
     ).create()
     print(f"automation: {ZOMBIE_AUTOMATION}")
 

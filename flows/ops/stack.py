@@ -20,6 +20,7 @@ import signal
 import subprocess
 import sys
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -181,9 +182,12 @@ class Stack:
         return out
 
     def down(self) -> None:
+        """The workers all at once (each may take its 10 s to stop), then the servers they talk to."""
         pids = self.state / "pids"
         workers = sorted(p.stem for p in pids.glob("*.pid") if not p.stem.endswith("-server"))
-        for name in [*workers, "mlflow-server", "prefect-server"]:
+        with ThreadPoolExecutor(max(len(workers), 1)) as pool:
+            list(pool.map(self.stop, workers))
+        for name in ("mlflow-server", "prefect-server"):
             self.stop(name)
 
 
