@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 
 import pytest
@@ -15,6 +16,16 @@ if os.environ.get("MAESTRO_LSTM_TEST_DETERMINISTIC"):
     torch.use_deterministic_algorithms(True)
 
 REPO = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(autouse=True)
+def tracking_uri_stays_in_its_test(monkeypatch):
+    """`mlflow.set_tracking_uri` is process-wide and exports MLFLOW_TRACKING_URI, and it outranks the variable:
+    a test that sets it would point every later test, and every server they start, at its stopped stack."""
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)  # each test names its own; put back afterwards
+    yield
+    if "mlflow" in sys.modules:  # nothing else can have set it
+        sys.modules["mlflow"].set_tracking_uri(None)
 
 
 @pytest.fixture(scope="session")
