@@ -41,7 +41,11 @@ def evaluate_split(model: nn.Module, split: Split, batch_size: int = 512, max_ta
     lengths, counts = torch.unique_consecutive(context, return_counts=True)
     was_training = model.training
     model.eval()
-    loss, hit1, hit5, preds, truth = torch.zeros((), device=dev), 0, 0, [], []
+    loss, hit1, hit5, done = torch.zeros((), device=dev), 0, 0, 0
+    # Filled in place: a list of per-batch tensors kept each batch's allocation alive among the freed logits,
+    # and the heap grew by ~4 kB a target (1.3 GB for 300 k test targets on a MAESTRO-size vocabulary).
+    preds = torch.empty(len(index) if keep_predictions else 0, dtype=torch.long)
+    truth = torch.empty_like(preds)
     with torch.inference_mode(), amp_context(dev):
         for length, group in zip(lengths.tolist(), index.split(counts.tolist())):
             for idx in group.split(batch_size):
@@ -53,15 +57,15 @@ def evaluate_split(model: nn.Module, split: Split, batch_size: int = 512, max_ta
                 hit1 += int((top5[:, 0] == target).sum())
                 hit5 += int((top5 == target[:, None]).any(-1).sum())
                 if keep_predictions:
-                    preds.append(top5[:, 0].cpu())
-                    truth.append(target.cpu())
+                    preds[done:done + len(idx)] = top5[:, 0]
+                    truth[done:done + len(idx)] = target
+                    done += len(idx)
     model.train(was_training)
     n = len(index)
     out = {"targets": n, "loss": float(loss) / n if n else float("nan"),
            "accuracy": hit1 / n if n else 0.0, "top5_accuracy": hit5 / n if n else 0.0}
     if keep_predictions:
-        out["predictions"] = torch.cat(preds).tolist() if preds else []
-        out["truth"] = torch.cat(truth).tolist() if truth else []
+        out["predictions"], out["truth"] = preds.tolist(), truth.tolist()
     return out
 
 

@@ -70,6 +70,8 @@ def test_every_seq_len_is_scored_on_the_same_targets_as_the_plain_way(prepared, 
     assert scored["accuracy"] == pytest.approx(hits / n, abs=1.5 / n)  # one near-tie may flip
     assert scored["loss"] == pytest.approx(loss / n, rel=1e-4)
     assert sorted(scored["truth"]) == sorted(split.tokens[[i for i, _ in plain_targets(lengths, seq_len)]].tolist())
+    # each kept prediction stands beside its own target: together they give the accuracy back
+    assert sum(p == t for p, t in zip(scored["predictions"], scored["truth"])) == round(scored["accuracy"] * n)
 
 
 def test_a_seq_len_32_and_a_seq_len_100_model_meet_at_the_champion_gate(prepared, tmp_path):
