@@ -162,8 +162,8 @@ class Stack:
         pid = int(pid_file.read_text())
         try:
             os.killpg(pid, sig)
-            for _ in range(100):  # the group: a worker's trial saves its checkpoint on SIGTERM
-                if exited(pid) and group_gone(pid):
+            for _ in range(100):
+                if gone(pid):
                     break
                 time.sleep(0.1)
             else:
@@ -176,7 +176,7 @@ class Stack:
         out = {}
         for pid_file in sorted((self.state / "pids").glob("*.pid")):
             pid = int(pid_file.read_text())
-            if not exited(pid):
+            if not gone(pid):
                 out[pid_file.stem] = pid
         return out
 
@@ -190,24 +190,16 @@ class Stack:
             self.stop(name)
 
 
-def exited(pid: int) -> bool:
-    """Whether the process is gone. One this process started (the tests' stacks) stays a zombie, which still
-    answers `kill -0`, until it is reaped: reap it here, or every stop waits its whole 10 s."""
+def gone(pid: int) -> bool:
+    """Whether the process and the rest of the group it leads have exited (a worker's trial saves its checkpoint
+    on SIGTERM). One this process started (the tests' stacks) stays a zombie, which still counts, until it is
+    reaped: reap it here, or every stop waits its whole 10 s."""
     try:
-        if os.waitpid(pid, os.WNOHANG)[0]:
-            return True
+        os.waitpid(pid, os.WNOHANG)
     except ChildProcessError:  # not our child: its parent (or init) reaps it
         pass
     try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return True
-    return False
-
-
-def group_gone(pgid: int) -> bool:
-    try:
-        os.killpg(pgid, 0)
+        os.killpg(pid, 0)
     except ProcessLookupError:
         return True
     return False
