@@ -41,10 +41,9 @@ def wait_http(url: str, timeout: float, log: Path | None = None, pid: int | None
 def alive(pid: int) -> bool:
     """Whether `pid` runs; an exited child that nobody has reaped yet (a zombie) does not."""
     try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except (OSError, IndexError):  # gone, or gone while it was read
         return False
-    return stat.rsplit(")", 1)[1].split()[0] != "Z"
 
 
 def _tail(log: Path | None) -> str:

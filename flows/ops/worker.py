@@ -19,6 +19,8 @@ import sys
 import time
 from pathlib import Path
 
+from flows.ops.machine import alive
+
 PR_SET_PDEATHSIG = 1  # linux/prctl.h
 GRACE_SECONDS = 25  # for the trials to save their checkpoints: inside the usual 30 s before SIGKILL
 
@@ -42,14 +44,6 @@ def descendants(pid: int) -> list[int]:
             found.append(child)
             todo.append(child)
     return found
-
-
-def running(pid: int) -> bool:
-    """Alive and not a zombie (a child of the paused worker that has ended is one until the worker reaps it)."""
-    try:
-        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
-    except (OSError, IndexError):
-        return False
 
 
 def _die_with_parent() -> None:
@@ -81,7 +75,8 @@ def main(argv: list[str]) -> int:
             except ProcessLookupError:
                 pass
         deadline = time.monotonic() + GRACE_SECONDS
-        while any(running(p) for p in runs) and time.monotonic() < deadline:
+        # one that has ended stays a zombie until the paused worker reaps it: alive() counts it as ended
+        while any(alive(p) for p in runs) and time.monotonic() < deadline:
             time.sleep(0.2)
         # SIGTERM while still paused: it is pending when the worker resumes, so the worker stops taking flow runs
         # before its polling can pick up the continuation of a trial it has just stopped.
