@@ -113,5 +113,6 @@ CHAMPION, CHALLENGER = "champion", "challenger"
 MAESTRO_MODEL = "maestro-lstm"  # the registered model of a MAESTRO directory
 EMBEDDED_MODEL = "chorales-lstm"  # of the embedded chorales
 PROMOTION = "promotion"  # model version tag: why it got its alias
+ALIAS_HISTORY = "alias_history"  # model version tag: every alias move onto (or off) it, one line each
 VERSION_STUDY, VERSION_TRIAL = "study", "trial_number"  # model version tags (with VAL_ACCURACY, VAL_TARGETS,
 # TEST_ACCURACY, DATA_HASH and MLFLOW_RUN_ID)

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import json
 import subprocess
+import sys
+import urllib.error
 import urllib.request
 from pathlib import Path
 
@@ -165,10 +167,89 @@ def test_champion_loads_and_predicts_any_length(stack, first_sweep):
     manifest = json.loads((next((stack.state / "prepared").iterdir()) / "manifest.json").read_text())
     assert version.tags[names.VAL_TARGETS] == str(manifest["splits"]["validation"]["targets"])
     mlflow.set_tracking_uri(stack.mlflow_uri)
-    model = mlflow.pytorch.load_model("models:/chorales-lstm@champion")
-    for length in (5, 120):
-        logits = model(torch.randint(1, 50, (3, length)))
-        assert logits.shape[0] == 3 and torch.isfinite(logits).all()
+    composer = mlflow.pyfunc.load_model("models:/chorales-lstm@champion").unwrap_python_model().composer
+    for length in (5, 120):  # the carried model runs on any batch size and context length
+        logits = composer.model.next_logits(torch.randint(1, 50, (3, length)))
+        assert logits.shape == (3, len(composer.vocab)) and torch.isfinite(logits).all()
+    assert "bigram baseline" in version.description and STUDY in version.description
+    assert "champion by study" in version.tags[names.ALIAS_HISTORY]
+
+
+@pytest.fixture(scope="module")
+def model_venv(stack, first_sweep, tmp_path_factory) -> Path:
+    """A fresh virtual environment holding only the champion's own requirements, outside the checkout."""
+    import mlflow
+
+    mlflow.set_tracking_uri(stack.mlflow_uri)
+    requirements = mlflow.pyfunc.get_model_dependencies("models:/chorales-lstm@champion")
+    venv = tmp_path_factory.mktemp("model-venv")
+    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, timeout=300)
+    done = subprocess.run([str(venv / "bin" / "pip"), "install", "-q", "-r", requirements],
+                          capture_output=True, text=True, timeout=900)
+    assert done.returncode == 0, done.stderr[-2000:]
+    return venv
+
+
+OUTSIDE = """import base64, io, json, sys
+import mido, mlflow, pandas as pd
+model = mlflow.pyfunc.load_model("models:/chorales-lstm@champion")
+out = [model.predict(pd.DataFrame({"primer": [""]}), params={"length": 32, "seed": 3}) for _ in range(2)]
+midi = mido.MidiFile(file=io.BytesIO(base64.b64decode(out[0]["midi"][0])))
+print(json.dumps({"notes": sum(m.type == "note_on" for m in midi), "same": out[0]["midi"][0] == out[1]["midi"][0],
+                  "lstm": sys.modules["lstm"].__file__,
+                  "modules": sorted(m for m in ("music21", "prefect", "optuna", "flows") if m in sys.modules)}))
+"""
+
+
+def test_the_champion_composes_outside_the_repository(stack, model_venv, tmp_path):
+    """mlflow.pyfunc.load_model(...).predict(...) in a venv of the model's requirements, from another folder."""
+    done = subprocess.run([str(model_venv / "bin" / "python"), "-c", OUTSIDE], cwd=tmp_path,
+                          env={"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), "MLFLOW_TRACKING_URI": stack.mlflow_uri},
+                          capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+    got = json.loads(done.stdout.strip().splitlines()[-1])
+    assert got["notes"] >= 32 and got["same"] and got["modules"] == []
+    assert not Path(got["lstm"]).is_relative_to(REPO)  # the copy the model carries
+
+
+def test_the_served_champion_answers_with_midi_and_refuses_bad_primers(stack, model_venv, tmp_path):
+    """`mlflow models serve -m models:/chorales-lstm@champion --env-manager local`: a real request, a bad one."""
+    import base64
+    import os
+    import signal
+
+    from flows.ops.machine import free_port, wait_http
+
+    port, log = free_port(), tmp_path / "serve.log"
+    env = {"PATH": f"{model_venv / 'bin'}:/usr/bin:/bin", "HOME": str(tmp_path), "MLFLOW_TRACKING_URI": stack.mlflow_uri}
+    with open(log, "w") as out:
+        server = subprocess.Popen([str(model_venv / "bin" / "mlflow"), "models", "serve", "-m",
+                                   "models:/chorales-lstm@champion", "--env-manager", "local", "-p", str(port),
+                                   "-h", "127.0.0.1"], cwd=tmp_path, env=env, stdout=out, stderr=subprocess.STDOUT,
+                                  start_new_session=True)
+    try:
+        wait_http(f"http://127.0.0.1:{port}/ping", 300, log, server.pid)
+
+        def post(primer: str) -> tuple[int, dict]:
+            body = json.dumps({"dataframe_records": [{"primer": primer}], "params": {"length": 64, "seed": 1}})
+            request = urllib.request.Request(f"http://127.0.0.1:{port}/invocations", body.encode(),
+                                             {"Content-Type": "application/json"})
+            try:
+                with urllib.request.urlopen(request, timeout=120) as r:
+                    return r.status, json.loads(r.read())
+            except urllib.error.HTTPError as e:
+                return e.code, json.loads(e.read())
+
+        status, answer = post("")
+        assert status == 200, answer
+        row = answer["predictions"][0]
+        assert row["notes"] == 64 and base64.b64decode(row["midi"]).startswith(b"MThd")
+        status, answer = post(base64.b64encode(b"not a midi file").decode())
+        assert status == 400 and "not a MIDI file" in answer["message"], answer
+        assert post("")[0] == 200  # the server lives on
+    finally:
+        os.killpg(server.pid, signal.SIGTERM)
+        server.wait(timeout=60)
 
 
 def test_report_names_the_best_trial_and_the_champion_apart(stack, first_sweep):
@@ -253,11 +334,10 @@ def test_invalid_parameters_fail_before_training(stack, first_sweep, params, rea
 
 
 def test_generate_from_the_champion(stack, first_sweep, tmp_path):
-    """`lstm generate --model models:/chorales-lstm@champion` against the real MLflow server."""
-    prepared = next((stack.state / "prepared").iterdir())
+    """`lstm generate --model models:/chorales-lstm@champion --out piece.mid`: the model alone, no --data."""
     out = tmp_path / "piece.mid"
-    done = subprocess.run([str(BIN / "lstm"), "generate", "--model", "models:/chorales-lstm@champion", "--data",
-                           str(prepared), "--out", str(out), "--length", "40", "--seed", "3"],
+    done = subprocess.run([str(BIN / "lstm"), "generate", "--model", "models:/chorales-lstm@champion",
+                           "--out", str(out), "--length", "40", "--seed", "3"],
                           env=stack.env(), cwd=REPO, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-2000:]
     assert len(converter.parse(out).flatten().notes) == 40

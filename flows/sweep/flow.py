@@ -88,7 +88,7 @@ def study(data_dir: str = "", space: str = "smoke", n_trials: int = 0, n_paralle
     if summary.best:
         b = summary.best
         summary.registry = promote(b.mlflow_run_id, p.model_name, p.study_name, b.number, b.val_accuracy,
-                                   b.test_accuracy, manifest.input_hash)
+                                   b.test_accuracy, manifest.input_hash, prepared)
         logger.info("best trial %d: val_accuracy %.4f; registered %s", b.number, b.val_accuracy, summary.registry)
     else:
         logger.warning("no trial completed: nothing to register")

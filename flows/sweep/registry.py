@@ -14,16 +14,23 @@ itself (a champion registered before the common targets has no VAL_TARGETS tag: 
 from __future__ import annotations
 
 import re
+import shutil
 import tempfile
 from dataclasses import dataclass
+from importlib import metadata
 from pathlib import Path
 
 import mlflow
 from mlflow.exceptions import MlflowException
+from mlflow.models import ModelSignature
+from mlflow.types import ColSpec, ParamSchema, ParamSpec, Schema
 
+import lstm
 from lstm.data.dataset import layout
+from lstm.data.manifest import load_manifest
 
 from ..names import (
+    ALIAS_HISTORY,
     CHALLENGER,
     CHAMPION,
     CHECKPOINT,
@@ -39,6 +46,7 @@ from ..names import (
     VERSION_TRIAL,
 )
 from ..tracking import client
+from .model_card import appended, history_line, model_card
 
 
 @dataclass
@@ -60,8 +68,9 @@ def registered_name(data_dir: Path | None) -> str:
 
 
 def promote(run_id: str, name: str, study: str, trial_number: int, val_accuracy: float,
-            test_accuracy: float | None, data_hash: str) -> Promotion:
-    """Register the trial run's model as `name` (once per run; exported now if it has none) and set its alias."""
+            test_accuracy: float | None, data_hash: str, prepared: Path) -> Promotion:
+    """Register the trial run's model as `name` (once per run: a composer logged now from its checkpoint and
+    the prepared data's test split), describe it, set its alias and record the move on the versions."""
     c = client()
     mlflow.set_tracking_uri(c.tracking_uri)
     existing = [v for v in c.search_model_versions(f"name = '{name}'") if v.tags.get(MLFLOW_RUN_ID) == run_id]
@@ -74,13 +83,24 @@ def promote(run_id: str, name: str, study: str, trial_number: int, val_accuracy:
                 TEST_ACCURACY: f"{test_accuracy if test_accuracy is not None else float('nan'):.6f}",
                 DATA_HASH: data_hash, MLFLOW_RUN_ID: run_id,
                 **({VAL_TARGETS: str(val_targets)} if val_targets is not None else {})}
-        version = mlflow.register_model(registrable_model(run_id), name, tags=tags)
+        model_uri, card = log_composer(run_id, Path(prepared), name, study, trial_number)
+        version = mlflow.register_model(model_uri, name, tags=tags)
+        c.update_model_version(name, version.version, description=card(version.version))
     champion = _alias(c, name, CHAMPION)
     alias, reason = decide_alias(champion.version if champion else None, champion.tags if champion else {},
                                  version.version, val_accuracy, data_hash, val_targets)
     c.set_registered_model_alias(name, alias, version.version)
     c.set_model_version_tag(name, version.version, PROMOTION, reason)
+    record_move(c, name, version.version, history_line(alias, study, reason))
+    if alias == CHAMPION and champion and str(champion.version) != str(version.version):
+        record_move(c, name, champion.version, history_line(f"champion lost to v{version.version}", study, reason))
     return Promotion(name, int(version.version), alias, reason)
+
+
+def record_move(c, name: str, version: str, line: str) -> None:
+    """The version's ALIAS_HISTORY tag, one line more: the registry shows every move of its aliases."""
+    current = c.get_model_version(name, version).tags.get(ALIAS_HISTORY)
+    c.set_model_version_tag(name, version, ALIAS_HISTORY, appended(current, line))
 
 
 def decide_alias(champion_version: str | None, champion_tags: dict, version: str, val_accuracy: float,
@@ -109,50 +129,83 @@ def _alias(c, name: str, alias: str):
         return None
 
 
-def registrable_model(run_id: str) -> str:
-    """The pt2 model of a trial's run: the logged model it already has, else one exported now from its
-    checkpoint into a logged model whose source run is the trial's (the run itself untouched).
+def log_composer(run_id: str, prepared: Path, name: str, study: str, trial: int):
+    """The trial's checkpoint as a pyfunc composer (flows/sweep/composer.py) in a logged model whose source
+    run is the trial's: (its URI, the card as a function of the version number).
 
-    Only a study's best trial is ever registered, so trials do not export: the export (tracing the model,
-    MLflow's packaging) happens here, once, and imports torch only now."""
+    Only a study's best trial is ever registered, so trials do not package: that happens here, once, and
+    imports torch and the music code only now. MLflow checks the input example by loading and running it."""
+    import pandas as pd
+
     from lstm.checkpoint import load_model
+    from lstm.music.compose import COMPOSER_DIR, save_composer
+    from lstm.music.generate import prompts_from_test
+    from lstm.music.render import midi_rhythm
 
     c = client()
-    experiment = c.get_run(run_id).info.experiment_id
-    found = c.search_logged_models([experiment], filter_string=f"source_run_id = '{run_id}'", max_results=1)
-    if found:
-        return found[0].model_uri
+    run = c.get_run(run_id)
     with tempfile.TemporaryDirectory() as tmp:
-        model, saved = load_model(c.download_artifacts(run_id, CHECKPOINT, tmp), "cpu")
-        logged = mlflow.initialize_logged_model(name="model", source_run_id=run_id, experiment_id=experiment)
-        return log_pt2_model(model, len(saved["vocab"]), logged.model_id)
+        model_pt = c.download_artifacts(run_id, CHECKPOINT, tmp)
+        model, saved = load_model(model_pt, "cpu")
+        prompt = prompts_from_test(prepared, saved["vocab"], min_prompt(prepared, saved["config"]["seq_len"]), 1)[0]
+        folder = save_composer(Path(tmp) / COMPOSER_DIR, model_pt, prompt, midi_rhythm(prompt.midi_path))
+        code = shutil.copytree(Path(lstm.__file__).parent, Path(tmp) / "code" / "lstm",
+                               ignore=shutil.ignore_patterns("__pycache__"))
+        logged = mlflow.initialize_logged_model(name="composer", source_run_id=run_id,
+                                                experiment_id=run.info.experiment_id)
+        info = mlflow.pyfunc.log_model(
+            name="composer", python_model=str(Path(__file__).with_name("composer.py")),
+            artifacts={COMPOSER_DIR: str(folder)}, code_paths=[str(code)], signature=signature(),
+            input_example=(pd.DataFrame({"primer": [""]}), {"length": 8, "seed": 0}),
+            pip_requirements=requirements(), model_id=logged.model_id)
+    n_params = sum(p.numel() for p in model.parameters())
+    manifest = load_manifest(prepared)
+
+    def card(version: str) -> str:
+        return model_card(name, version, saved["config"], n_params, manifest, Path(prepared).name,
+                          run.data.metrics, study, trial, run_id)
+
+    return info.model_uri, card
 
 
-def log_pt2_model(model, vocab_size: int, model_id: str) -> str:
-    """The model as a pickle-free pt2 program that runs on any batch size and sequence length, into the
-    logged model `model_id` (mlflow.initialize_logged_model)."""
-    import numpy as np
-    from mlflow.models import ModelSignature
-    from mlflow.types import Schema, TensorSpec
+def signature() -> ModelSignature:
+    """A primer column in; the piece out; the sampler's settings as params (lstm.music.compose's defaults)."""
+    from lstm.music.compose import DEFAULT_SAMPLING as d
 
-    from lstm.export import exportable
-    from lstm.models import NextToken
+    return ModelSignature(
+        inputs=Schema([ColSpec("string", "primer", required=False)]),
+        outputs=Schema([ColSpec("string", "midi"), ColSpec("string", "tokens"), ColSpec("long", "notes"),
+                        ColSpec("double", "seconds")]),
+        params=ParamSchema([ParamSpec("length", "long", d["length"]),
+                            ParamSpec("temperature", "double", d["temperature"]),
+                            ParamSpec("top_k", "long", d["top_k"]), ParamSpec("seed", "long", d["seed"])]))
 
-    signature = ModelSignature(inputs=Schema([TensorSpec(np.dtype(np.int64), (-1, -1), "token_ids")]),
-                               outputs=Schema([TensorSpec(np.dtype(np.float32), (-1, vocab_size), "next_logits")]))
-    example = np.random.default_rng(0).integers(1, vocab_size, size=(2, 8))
-    # validate_serving_input=False: MLflow would load the program back and fail on its own list-shaped serving
-    # example (a warning, nothing checked); loading it for real is what the e2e test and `lstm generate` do.
-    info = mlflow.pytorch.log_model(NextToken(exportable(model)), name="model", serialization_format="pt2",
-                                    signature=signature, input_example=example, pip_requirements=["torch"],
-                                    validate_serving_input=False, model_id=model_id)
-    return info.model_uri
+
+def min_prompt(prepared: Path, seq_len: int) -> int:
+    """The primer's length: seq_len tokens, or the longest test file's when every one is shorter."""
+    from lstm.music.generate import load_test_pieces
+
+    return max(1, min(seq_len, max((len(p) for p in load_test_pieces(prepared)[0]), default=1)))
+
+
+def requirements() -> list[str]:
+    """What the composer needs where it is loaded, pinned to what packaged it (a CUDA torch as its release)."""
+    return [f"{pkg}=={metadata.version(pkg).split('+')[0]}" for pkg in ("mlflow", "torch", "mido", "numpy", "pandas")]
 
 
 def download_model_pt(uri: str, dst: str | Path) -> Path:
-    """`models:/NAME@ALIAS` (or /VERSION) → the local path of its weights-only model.pt checkpoint."""
+    """`models:/NAME@ALIAS` (or /VERSION) → a local composer folder (model.pt and its primer), or for a
+    version registered as a bare model the weights-only model.pt checkpoint of its run."""
+    from lstm.music.compose import PRIMER_FILE
+
     c = client()
+    mlflow.set_tracking_uri(c.tracking_uri)
     name, _, ref = uri.removeprefix("models:/").partition("@")
     version = c.get_model_version_by_alias(name, ref) if ref else c.get_model_version(*name.split("/", 1))
+    files = Path(mlflow.artifacts.download_artifacts(f"models:/{version.name}/{version.version}",
+                                                     dst_path=str(dst)))
+    composer = next((p.parent for p in files.rglob(PRIMER_FILE)), None)
+    if composer is not None:
+        return composer
     run_id = version.tags.get(MLFLOW_RUN_ID) or version.run_id
     return Path(c.download_artifacts(run_id, CHECKPOINT, str(dst)))

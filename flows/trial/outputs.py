@@ -1,7 +1,7 @@
 """What a completed trial leaves in its MLflow run: final metrics and baselines, the G/D histogram and the
 checkpoint (`checkpoint/model.pt`: weights, config, vocabulary) (`log_results`), and music sampled from
-the model: MIDI, piano roll, audio (`Music`). Trials do not export a pt2 model: the sweep exports the one
-it registers (flows/sweep/registry.py)."""
+the model: MIDI, piano roll, audio (`Music`). Trials do not package a model: the sweep packs the one it
+registers as a composer (flows/sweep/registry.py)."""
 
 from __future__ import annotations
 

@@ -73,15 +73,16 @@ class Read:
     declined: str | None = None  # why the fast reader handed the file to music21
 
 
-def midi_tokens(path: str | Path, reader: str = "auto", part: str = "first") -> list[str]:
+def midi_tokens(path: str | Path, reader: str = "auto", part: str = "first", fallback: bool = True) -> list[str]:
     """Tokens of one MIDI file, or TokenizeError with a one-line reason."""
-    return read_midi(path, reader, part).tokens
+    return read_midi(path, reader, part, fallback).tokens
 
 
-def read_midi(path: str | Path, reader: str = "auto", part: str = "first") -> Read:
+def read_midi(path: str | Path, reader: str = "auto", part: str = "first", fallback: bool = True) -> Read:
     """`auto`: the fast reader (lstm/data/fast_midi.py), which gives music21's tokens exactly, and music21
-    itself for the files it declines; `music21`: music21 only, the seed's way. `part`: see read_part
-    (the fast reader reads files with one note track and one instrument, where both choices agree)."""
+    itself for the files it declines (fallback=False: TokenizeError saying why, for a caller without
+    music21); `music21`: music21 only, the seed's way. `part`: see read_part (the fast reader reads files
+    with one note track and one instrument, where both choices agree)."""
     if reader not in READERS:
         raise ValueError(f"unknown reader {reader!r}: choose one of {', '.join(READERS)}")
     if part not in PARTS:
@@ -105,6 +106,9 @@ def read_midi(path: str | Path, reader: str = "auto", part: str = "first") -> Re
             if tokens:
                 return Read(tokens, "fast")
             declined = "no notes"
+        if not fallback:
+            raise TokenizeError("no notes or chords" if declined == "no notes" else
+                                f"needs music21 to be read ({declined}): pip install music21")
     return Read(_music21_tokens(path, part), "music21", declined)
 
 

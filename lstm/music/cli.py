@@ -42,14 +42,15 @@ def add_generate(sub) -> None:
                     "--audio) when FluidSynth and a General MIDI soundfont exist (apt-get install fluidsynth "
                     "fluid-soundfont-gm, or $SOUNDFONT); one line says why when they do not. The prompt is the first "
                     "seq_len tokens of the first long-enough test file of --data, or of the --prompt MIDI "
-                    "(which wins when both are given); one of the two is required. The rhythm is drawn from "
+                    "(which wins when both are given); without either, a registered model (models:/NAME@ALIAS) "
+                    "starts from the primer it carries, in that primer's rhythm. The rhythm is drawn from "
                     "the prompt's MIDI file (for --data: the test file named in its manifest.json), else "
                     "from a default distribution. The unknown token is never generated.")
     p.add_argument("--model", required=True, metavar="RUN_DIR|model.pt|models:/NAME@ALIAS",
                    help="a run directory, a model.pt, or a registered model URI (needs the flows extra)")
     p.add_argument("--out", type=Path, required=True, metavar="MIDI", help="the MIDI file to write (e.g. piece.mid)")
     p.add_argument("--data", type=Path, metavar="PREPARED_DIR", help="a directory written by `lstm prepare`: prompt from its test split (default: none; "
-                        "this or --prompt)")
+                        "this, --prompt, or neither for a registered model)")
     p.add_argument("--prompt", type=Path, metavar="MIDI", help="a MIDI file whose start is the prompt (and gives the rhythm; default: none)")
     p.add_argument("--length", type=int, default=500, metavar="N", help="notes/chords (tokens) to generate (default 500)")
     p.add_argument("--temperature", type=float, default=1.0, metavar="T", help="softmax temperature; 0: argmax (default %(default)s)")
@@ -70,22 +71,31 @@ def cmd_generate(args) -> None:
     from lstm.data.vocab import UNKNOWN_ID
     from lstm.train import pick_device
 
+    from .compose import is_composer, load_composer
     from .generate import check_sampling, generate_piece, midi_prompt, prompts_from_test
 
-    if args.data is None and args.prompt is None:
-        raise ValueError("give --data PREPARED_DIR (prompt: a test piece's start) or --prompt MIDI")
     check_sampling(args.length, args.temperature, args.top_k)
     dev = pick_device(args.device)
+    rhythm = None
     with tempfile.TemporaryDirectory() as tmp:
-        model, saved = load_model(resolve_model(args.model, tmp), dev)
-    vocab, seq_len = saved["vocab"], saved["config"]["seq_len"]
+        path = resolve_model(args.model, tmp)
+        if args.data is None and args.prompt is None:
+            if not is_composer(path):
+                raise ValueError("give --data PREPARED_DIR (prompt: a test piece's start) or --prompt MIDI; "
+                                 "only a registered model (models:/NAME@ALIAS) carries a primer of its own")
+            composer = load_composer(path, dev)
+            model, vocab, seq_len = composer.model, composer.vocab, composer.seq_len
+            prompt, rhythm = composer.primer, composer.rhythm
+        else:
+            model, saved = load_model(path, dev)
+            vocab, seq_len = saved["vocab"], saved["config"]["seq_len"]
     if args.prompt is not None:
         prompt = midi_prompt(args.prompt, vocab, seq_len)
-    else:
+    elif args.data is not None:
         prompt = prompts_from_test(args.data, vocab, seq_len, 1)[0]
     seed = args.seed if args.seed is not None else secrets.randbelow(2**31)
     piece = generate_piece(model, vocab, prompt, args.out, length=args.length, temperature=args.temperature,
-                           top_k=args.top_k, seed=seed, seq_len=seq_len,
+                           top_k=args.top_k, seed=seed, seq_len=seq_len, rhythm=rhythm,
                            audio=None if args.audio == "none" else args.audio)
     unknown = sum(i == UNKNOWN_ID for i in prompt.ids)
     print(f"prompt: {len(prompt.ids)} tokens of {prompt.source}" + (f" ({unknown} unknown)" if unknown else ""))

@@ -172,6 +172,12 @@ VELOCITY = 90  # music21's default
 def write_midi(events: list[Event], path: str | Path, bpm: float = DEFAULT_TEMPO) -> Path:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(midi_bytes(events, bpm))
+    return path
+
+
+def midi_bytes(events: list[Event], bpm: float = DEFAULT_TEMPO) -> bytes:
+    """The standard MIDI file of the events."""
     conductor = [(0, MetaMessage("set_tempo", tempo=round(60_000_000 / bpm))),  # microseconds a quarter note
                  (0, MetaMessage("time_signature", numerator=4, denominator=4))]
     notes = []  # (tick, 0 for off / 1 for on, pitch): at one tick, a note ends before the next strikes
@@ -182,8 +188,7 @@ def write_midi(events: list[Event], path: str | Path, bpm: float = DEFAULT_TEMPO
     piano = [(0, MetaMessage("track_name", name="Piano")), (0, Message("program_change", program=0))]
     piano += [(t, Message("note_on", note=p, velocity=VELOCITY) if kind else Message("note_off", note=p, velocity=0))
               for t, kind, p in sorted(notes)]
-    path.write_bytes(midi_file.encode([conductor, piano], TICKS))
-    return path
+    return midi_file.encode([conductor, piano], TICKS)
 
 
 def roll_notes(events: list[Event]) -> list[tuple[float, float, int]]:
